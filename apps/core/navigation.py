@@ -1,0 +1,51 @@
+"""The main navigation. Sections whose app has not landed yet point to an honest
+"not available yet" page; each app's issue swaps in its own URL name."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from apps.users.capabilities import Capability
+
+
+@dataclass(frozen=True)
+class NavItem:
+    label: str
+    url_name: str
+    key: str
+    icon: str
+    url_args: tuple = ()
+    capability: Capability | None = None
+
+
+NAVIGATION = [
+    NavItem("Dashboard", "core:dashboard", "dashboard", "grid"),
+    NavItem("Hosts", "core:upcoming", "hosts", "server", ("hosts",)),
+    NavItem("Containers", "core:upcoming", "containers", "box", ("containers",)),
+    NavItem("Alerts", "core:upcoming", "alerts", "bell", ("alerts",)),
+    NavItem("Deployments", "core:upcoming", "deployments", "layers", ("deployments",)),
+    NavItem("Events", "core:events", "events", "list", capability=Capability.AUDIT_VIEW),
+    NavItem("Settings", "core:settings", "settings", "gear", capability=Capability.SETTINGS_MANAGE),
+]
+
+# What each not-yet-built section will do, shown on its page so nobody hunts for a button.
+UPCOMING_SECTIONS = {
+    "hosts": (
+        "Hosts",
+        "Connect Docker hosts three ways: this machine's Docker socket, a remote daemon over "
+        "mutual TLS, or an agent that dials out from behind a firewall.",
+    ),
+    "containers": (
+        "Containers",
+        "Every container of every host in one live table, with actions, logs, tags and bulk operations.",
+    ),
+    "alerts": (
+        "Alerts",
+        "Rules for state changes, thresholds, offline hosts, failing health checks and available "
+        "updates, delivered to Discord, Slack, Telegram, e-mail and more.",
+    ),
+    "deployments": (
+        "Deployments",
+        "Deploy from docker run-style forms or Compose files, with reusable templates.",
+    ),
+}

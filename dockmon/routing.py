@@ -1,0 +1,9 @@
+"""WebSocket routes; each app's consumers are listed here."""
+
+from django.urls import path
+
+from apps.core.consumers import LiveConsumer
+
+websocket_urlpatterns = [
+    path("ws/live/", LiveConsumer.as_asgi()),
+]
