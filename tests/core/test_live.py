@@ -1,0 +1,83 @@
+"""The live WebSocket through the real ASGI router, auth stack and Redis channel layer."""
+
+import re
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.conf import settings
+from django.test import Client
+
+from apps.core.audit import record
+from apps.core.live import push_html, push_widget
+from dockmon.asgi import application
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def session_cookie(client: Client) -> bytes:
+    return f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}".encode()
+
+
+# Signing in touches the database, which async tests may not do directly: do it in sync fixtures.
+@pytest.fixture
+def admin_cookie(admin, client_for) -> bytes:
+    return session_cookie(client_for(admin))
+
+
+@pytest.fixture
+def viewer_cookie(viewer, client_for) -> bytes:
+    return session_cookie(client_for(viewer))
+
+
+def socket_for(cookie: bytes | None, origin: bytes = b"http://127.0.0.1") -> WebsocketCommunicator:
+    headers = [(b"origin", origin), (b"host", b"127.0.0.1")]
+    if cookie is not None:
+        headers.append((b"cookie", cookie))
+    return WebsocketCommunicator(application, "/ws/live/", headers=headers)
+
+
+async def test_anonymous_sockets_are_rejected():
+    socket = socket_for(None)
+    connected, _ = await socket.connect()
+    assert not connected
+
+
+async def test_a_foreign_origin_is_rejected(admin_cookie):
+    connected, _ = await socket_for(admin_cookie, origin=b"http://evil.example").connect()
+    assert not connected
+
+
+async def test_a_pushed_widget_arrives_verbatim(admin_cookie):
+    socket = socket_for(admin_cookie)
+    connected, _ = await socket.connect()
+    assert connected
+    html = '<div id="getting-started">pushed from the server</div>'
+    await _push(push_html, "dashboard", html)
+    assert await socket.receive_from(timeout=5) == html
+    await socket.disconnect()
+
+
+async def test_groups_follow_capabilities(admin_cookie, viewer_cookie):
+    admin_socket, viewer_socket = socket_for(admin_cookie), socket_for(viewer_cookie)
+    assert (await admin_socket.connect())[0] and (await viewer_socket.connect())[0]
+    await _push(push_widget, "events", "core/widgets/recent_events.html", {"events": []})
+    assert 'id="recent-events"' in await admin_socket.receive_from(timeout=5)
+    assert await viewer_socket.receive_nothing(timeout=0.5)
+    await admin_socket.disconnect()
+    await viewer_socket.disconnect()
+
+
+async def test_a_new_audit_event_updates_the_recent_activity_widget(admin_cookie):
+    socket = socket_for(admin_cookie)
+    assert (await socket.connect())[0]
+    await _push(record, None, "hosts.offline", message="db-1 stopped answering")
+    received = await socket.receive_from(timeout=5)
+    assert re.match(r'\s*<section class="[^"]*" id="recent-events">', received)
+    assert "hosts.offline" in received
+    await socket.disconnect()
+
+
+async def _push(function, *args, **kwargs):
+    """Call a sync server-side function the way a view or Celery task would."""
+    await sync_to_async(function, thread_sensitive=False)(*args, **kwargs)

@@ -1,0 +1,111 @@
+"""Personas and helpers for every test (healthchecks' alice/bob/charlie idea):
+`admin`, `operator`, `viewer` hold the three roles, `outsider` holds none."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+
+import pytest
+import redis
+from aiosmtpd.controller import Controller
+from django.conf import settings
+from django.test import Client
+
+from apps.users.capabilities import Role
+from apps.users.models import User
+from tests.factories import UserFactory
+from tests.live import free_port
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def admin(db) -> User:
+    return UserFactory(username="alice", role=Role.ADMIN)
+
+
+@pytest.fixture
+def operator(db) -> User:
+    return UserFactory(username="oscar", role=Role.OPERATOR)
+
+
+@pytest.fixture
+def viewer(db) -> User:
+    return UserFactory(username="victor", role=Role.VIEWER)
+
+
+@pytest.fixture
+def outsider(db) -> User:
+    return UserFactory(username="olga")
+
+
+@pytest.fixture
+def client_for() -> Callable[[User], Client]:
+    """A test client already signed in as the given user."""
+
+    def make(user: User) -> Client:
+        client = Client()
+        client.force_login(user)
+        return client
+
+    return make
+
+
+@pytest.fixture
+def user_with_password(db) -> Callable[..., User]:
+    def make(username: str = "pat", role: Role = Role.VIEWER) -> User:
+        return UserFactory(username=username, role=role, password=PASSWORD)
+
+    return make
+
+
+@dataclass
+class Mailbox:
+    """What a real SMTP server on 127.0.0.1 received."""
+
+    port: int
+    messages: list[EmailMessage] = field(default_factory=list)
+
+    async def handle_DATA(self, server, session, envelope) -> str:  # aiosmtpd calls this hook by name
+        self.messages.append(BytesParser(policy=policy.default).parsebytes(envelope.content))
+        return "250 Message accepted for delivery"
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[Mailbox]:
+    mailbox = Mailbox(port=free_port())
+    controller = Controller(mailbox, hostname="127.0.0.1", port=mailbox.port)
+    controller.start()
+    yield mailbox
+    controller.stop()
+
+
+@pytest.fixture
+def email_to(smtp_server: Mailbox, settings) -> Mailbox:
+    """Point DockMon's e-mail settings at the local SMTP server."""
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", smtp_server.port
+    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+    settings.EMAIL_CONFIGURED = True
+    return smtp_server
+
+
+@pytest.fixture(scope="session")
+def redis_client() -> redis.Redis:
+    return redis.Redis.from_url(settings.REDIS_URL)
+
+
+@pytest.fixture(autouse=True)
+def _forget_cached_state(redis_client: redis.Redis) -> Iterator[None]:
+    """Rate-limit counters live in the cache: each test starts with none.
+
+    Only this run's keys go (the run has its own prefix); never FLUSHDB a shared Redis.
+    """
+    yield
+    keys = list(redis_client.scan_iter(f"{settings.REDIS_PREFIX}:1:*", count=500))
+    if keys:
+        redis_client.delete(*keys)
