@@ -12,11 +12,13 @@ from email.parser import BytesParser
 import pytest
 import redis
 from aiosmtpd.controller import Controller
+from celery.contrib.testing.worker import start_worker
 from django.conf import settings
 from django.test import Client
 
 from apps.users.capabilities import Role
 from apps.users.models import User
+from dockmon.celery import app as celery_app
 from tests.factories import UserFactory
 from tests.live import free_port
 
@@ -92,6 +94,13 @@ def email_to(smtp_server: Mailbox, settings) -> Mailbox:
     settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
     settings.EMAIL_CONFIGURED = True
     return smtp_server
+
+
+@pytest.fixture
+def celery_worker() -> Iterator[None]:
+    """A real Celery worker on this run's Redis queue, in a thread (tests using it need transaction=True)."""
+    with start_worker(celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
+        yield
 
 
 @pytest.fixture(scope="session")

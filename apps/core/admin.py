@@ -22,6 +22,7 @@ class EventAdmin(admin.ModelAdmin):
 @admin.register(AppSettings)
 class AppSettingsAdmin(admin.ModelAdmin):
     list_display = ("instance_name", "event_retention_days", "updated_at")
+    search_fields = ("instance_name",)
 
     def has_add_permission(self, request) -> bool:
         return not AppSettings.objects.exists()

@@ -6,13 +6,25 @@ from apps.core.models import AppSettings, Event
 
 
 class EventFilterForm(forms.Form):
-    q = forms.CharField(required=False, label="Search")
-    category = forms.CharField(required=False)
+    """The Events page filters; the drop-downs offer the values present in the trail."""
+
+    q = forms.CharField(required=False, label="Search", widget=forms.TextInput(attrs={"type": "search"}))
+    category = forms.ChoiceField(required=False)
     severity = forms.ChoiceField(required=False, choices=[("", "Any severity"), *Event.Severity.choices])
-    actor = forms.CharField(required=False)
-    host = forms.CharField(required=False)
+    actor = forms.ChoiceField(required=False)
+    host = forms.ChoiceField(required=False)
     since = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
     until = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
+
+    def __init__(self, data: dict | None, *, seen: dict[str, list[str]]) -> None:
+        super().__init__(data)
+        for name, values, anything in (
+            ("category", seen["categories"], "Any category"),
+            ("actor", seen["actors"], "Anyone"),
+            ("host", seen["hosts"], "Any host"),
+        ):
+            self.fields[name].choices = [("", anything), *((value, value) for value in values)]
+        self.fields["q"].widget.attrs["placeholder"] = "action, target, user…"
 
     def clean(self) -> dict:
         data = super().clean()

@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.core.paginator import Paginator
 from django.db import connection
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -52,8 +53,8 @@ def upcoming(request: HttpRequest, section: str) -> HttpResponse:
     return render(request, "core/upcoming.html", {"section": section, "title": title, "description": description})
 
 
-def _filtered_events(request: HttpRequest) -> tuple[EventFilterForm, object]:
-    form = EventFilterForm(request.GET or None)
+def _filtered_events(request: HttpRequest) -> tuple[EventFilterForm, QuerySet[Event]]:
+    form = EventFilterForm(request.GET or None, seen=selectors.event_choices())
     params = form.cleaned_data if form.is_valid() else {}
     return form, selectors.events_filtered(params)
 
@@ -64,7 +65,7 @@ def events(request: HttpRequest) -> HttpResponse:
     page = Paginator(matching, EVENTS_PER_PAGE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
-    context = {"form": form, "page": page, "query": query.urlencode(), **selectors.event_choices()}
+    context = {"form": form, "page": page, "query": query.urlencode()}
     if request.htmx and request.htmx.target == "event-table":
         return render(request, "core/widgets/event_table.html", context)
     return render(request, "core/events.html", context)

@@ -1,5 +1,6 @@
 import csv
 import io
+import time
 from datetime import timedelta
 
 import pytest
@@ -9,6 +10,7 @@ from django.utils import timezone
 from apps.core.audit import record
 from apps.core.models import AppSettings, Event
 from apps.core.services import events_purge
+from apps.core.tasks import purge_events as purge_events_task
 
 pytestmark = pytest.mark.django_db
 
@@ -112,6 +114,17 @@ def test_retention_deletes_only_events_older_than_the_setting(admin):
     assert Event.objects.filter(pk=kept.pk).exists()
     assert remaining == {"containers.stop", "events.purge"}
     assert Event.objects.get(action="events.purge").details == {"deleted": 1, "older_than_days": 30}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_nightly_purge_runs_in_a_real_worker(celery_worker):
+    old = make_event(when=timezone.now() - timedelta(days=91))
+    purge_events_task.delay()
+    deadline = time.monotonic() + 15
+    while Event.objects.filter(pk=old.pk).exists():
+        assert time.monotonic() < deadline, "the worker did not purge the old event"
+        time.sleep(0.1)
+    assert Event.objects.filter(action="events.purge").exists()
 
 
 def test_settings_changes_are_recorded_with_old_and_new_values(client_for, admin):

@@ -1,7 +1,6 @@
 import time
 
 import pytest
-from celery.contrib.testing.worker import start_worker
 from django.conf import settings
 
 from apps.core.beat import HeartbeatScheduler, beat_tick_key
@@ -13,19 +12,13 @@ DEAD_REDIS = "redis://127.0.0.1:1/0"  # nothing listens on port 1: refused at on
 
 
 @pytest.fixture
-def worker():
-    with start_worker(celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
-        yield
-
-
-@pytest.fixture
 def beat_ticked(redis_client):
     redis_client.set(beat_tick_key(), time.time())
     yield
     redis_client.delete(beat_tick_key())
 
 
-def test_healthz_is_green_when_every_part_answers(client, worker, beat_ticked):
+def test_healthz_is_green_when_every_part_answers(client, celery_worker, beat_ticked):
     response = client.get("/healthz")
     body = response.json()
     assert response.status_code == 200, body
@@ -40,7 +33,7 @@ def test_healthz_names_a_missing_worker(client, beat_ticked):
     assert response.json()["checks"]["worker"]["detail"] == "no Celery worker answered a ping"
 
 
-def test_healthz_names_a_stale_beat(client, worker, redis_client):
+def test_healthz_names_a_stale_beat(client, celery_worker, redis_client):
     redis_client.set(beat_tick_key(), time.time() - settings.HEALTH_BEAT_MAX_AGE.total_seconds() - 5)
     body = client.get("/healthz").json()
     assert body["failing"] == ["beat"]
