@@ -8,6 +8,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.forms import SetPasswordForm
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from apps.users import services
@@ -50,7 +51,10 @@ def theme(request: HttpRequest) -> HttpResponse:
         response = HttpResponse(status=204)
         response["HX-Trigger"] = json.dumps({"dockmon:theme": request.user.theme})
         return response
-    return redirect(request.headers.get("Referer") or "core:dashboard")
+    back = request.headers.get("Referer", "")
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+        back = "core:dashboard"
+    return redirect(back)
 
 
 @capability_required(Capability.USERS_MANAGE)

@@ -2,9 +2,11 @@ import time
 
 import pytest
 from django.conf import settings
+from django.test import Client
 
 from apps.core.beat import HeartbeatScheduler, beat_tick_key
 from dockmon.celery import app as celery_app
+from tests.fixtures import PASSWORD
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -50,7 +52,7 @@ def test_the_scheduler_stamps_each_tick(redis_client):
     redis_client.delete(beat_tick_key())
 
 
-def test_with_redis_down_healthz_says_so_and_pages_still_render(client_for, admin, settings):
+def test_with_redis_down_healthz_says_so_and_pages_still_render(client_for, admin, user_with_password, settings):
     settings.REDIS_URL = DEAD_REDIS
     settings.CACHES = {"default": {**settings.CACHES["default"], "LOCATION": DEAD_REDIS}}
     settings.CHANNEL_LAYERS = {"default": {**settings.CHANNEL_LAYERS["default"], "CONFIG": {"hosts": [DEAD_REDIS]}}}
@@ -66,5 +68,8 @@ def test_with_redis_down_healthz_says_so_and_pages_still_render(client_for, admi
         assert response.status_code == 302
         status = client.get("/dashboard/system-status/").content.decode()
         assert 'data-check="redis"' in status and "no answer at REDIS_URL" in status
+        # Signing in still works: the rate limiter's cache fails open instead of failing the page.
+        user_with_password("pat")
+        assert Client().post("/accounts/login/", {"login": "pat", "password": PASSWORD}).status_code == 302
     finally:
         celery_app.conf.broker_url = settings.CELERY_BROKER_URL
