@@ -46,6 +46,9 @@ INSTALLED_APPS = [
     "allauth.mfa",
     "apps.core",
     "apps.users",
+    "apps.tags",
+    "apps.hosts",
+    "apps.containers",
 ]
 
 MIDDLEWARE = [
@@ -230,6 +233,7 @@ STORAGES = {
 ADMIN_USER = env_str("DOCKMON_ADMIN_USER")
 ADMIN_PASSWORD = env_str("DOCKMON_ADMIN_PASSWORD")
 ADMIN_EMAIL = env_str("DOCKMON_ADMIN_EMAIL")
+AUTO_LOCAL_HOST = env_bool("DOCKMON_AUTO_LOCAL_HOST", True)
 HEALTH_BEAT_MAX_AGE = timedelta(seconds=env_int("DOCKMON_BEAT_MAX_AGE", 120, minimum=10))
 
 LOGGING = {

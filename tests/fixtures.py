@@ -16,6 +16,7 @@ from celery.contrib.testing.worker import start_worker
 from django.conf import settings
 from django.test import Client
 
+from apps.hosts.models import Host
 from apps.users.capabilities import Role
 from apps.users.models import User
 from dockmon.celery import app as celery_app
@@ -101,6 +102,27 @@ def celery_worker() -> Iterator[None]:
     """A real Celery worker on this run's Redis queue, in a thread (tests using it need transaction=True)."""
     with start_worker(celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
         yield
+
+
+@pytest.fixture
+def local_host(db, docker_client) -> Host:
+    """The local Docker daemon as a DockMon host."""
+    from tests.dockerenv.plugin import docker_host  # imported late: pytest must load the plugin first
+
+    return Host.objects.create(name="local", kind=Host.Kind.SOCKET, url=docker_host())
+
+
+@pytest.fixture
+def tls_host(db, running_tls_daemon, tls_certs) -> Host:
+    """The second, mutual-TLS daemon as a DockMon host."""
+    return Host.objects.create(
+        name="remote",
+        kind=Host.Kind.TLS,
+        url=running_tls_daemon.base_url,
+        tls_ca=tls_certs.ca.cert,
+        tls_cert=tls_certs.client.cert,
+        tls_key=tls_certs.client.key,
+    )
 
 
 @pytest.fixture(scope="session")

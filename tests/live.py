@@ -54,6 +54,8 @@ class LiveDockMon:
             REDIS_URL=self.redis_url,
             DOCKMON_REDIS_PREFIX=self.redis_prefix,
             DOCKMON_WORKER_CONCURRENCY="1",
+            # The browser tests add hosts through the pages themselves.
+            DOCKMON_AUTO_LOCAL_HOST="false",
             PYTHONUNBUFFERED="1",
         )
         if self.database_url:

@@ -18,3 +18,8 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405
 # Close connections after each use: channels and Celery run queries on helper threads, whose
 # kept-alive connections would otherwise block dropping the PostgreSQL test database.
 DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
+
+# A file, not SQLite's shared in-memory database: listener and worker threads write concurrently,
+# which shared-cache memory databases answer with "table is locked" instead of waiting.
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}  # noqa: F405

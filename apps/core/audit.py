@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import models, transaction
 from django.http import HttpRequest
 
 from apps.core.models import Event
+
+if TYPE_CHECKING:
+    from apps.hosts.models import Host
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +33,38 @@ ACTION_LABELS = {
     "users.delete": "Deleted user",
     "settings.change": "Changed settings",
     "events.purge": "Deleted old audit events",
+    "hosts.create": "Added host",
+    "hosts.update": "Changed host",
+    "hosts.delete": "Deleted host",
+    "hosts.online": "Host answers again",
+    "hosts.offline": "Host went offline",
+    "hosts.error": "Host needs attention",
+    "hosts.image_remove": "Removed image",
+    "hosts.images_prune": "Pruned unused images",
+    "hosts.network_remove": "Removed network",
+    "hosts.networks_prune": "Pruned unused networks",
+    "hosts.volume_remove": "Removed volume",
+    "hosts.volumes_prune": "Pruned unused volumes",
+    "containers.create": "Container created",
+    "containers.start": "Container started",
+    "containers.restart": "Container restarted",
+    "containers.die": "Container exited",
+    "containers.stop": "Container stopped",
+    "containers.kill": "Container killed",
+    "containers.oom": "Container ran out of memory",
+    "containers.pause": "Container paused",
+    "containers.unpause": "Container resumed",
+    "containers.destroy": "Container removed",
+    "containers.remove": "Container removed",
+    "containers.rename": "Container renamed",
+    "containers.health_status": "Health changed",
+    "containers.gone": "Container disappeared",
+    "containers.tag_add": "Tagged container",
+    "containers.tag_remove": "Untagged container",
+    "containers.desired_state": "Changed desired state",
+    "containers.bulk": "Started a bulk job",
+    "tags.change": "Changed tag",
+    "tags.delete": "Deleted tag",
     "admin.add": "Added in the Django admin",
     "admin.change": "Changed in the Django admin",
     "admin.delete": "Deleted in the Django admin",
@@ -43,7 +78,7 @@ def _actor_fields(actor: Actor) -> dict[str, Any]:
         return {"actor_kind": Event.ActorKind.SYSTEM, "actor_name": "system"}
     if isinstance(actor, str):
         kind = Event.ActorKind(actor)
-        return {"actor_kind": kind, "actor_name": kind.label.lower()}
+        return {"actor_kind": kind, "actor_name": kind.value.replace("_", "-")}
     return {"actor_kind": Event.ActorKind.USER, "actor": actor, "actor_name": actor.get_username()}
 
 
@@ -71,7 +106,7 @@ def record(
     severity: str = Event.Severity.INFO,
     details: dict[str, Any] | None = None,
     message: str = "",
-    host_name: str = "",
+    host: Host | None = None,
     request: HttpRequest | None = None,
 ) -> Event:
     """Write one audit event. The category is the part of `action` before the dot.
@@ -84,7 +119,8 @@ def record(
         severity=severity,
         details=details or {},
         message=message[:500],
-        host_name=host_name,
+        host=host,
+        host_name=host.name if host else "",
         **_actor_fields(actor),
         **_target_fields(target),
     )

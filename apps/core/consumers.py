@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import parse_qs
+
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
@@ -18,7 +20,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
         if user is None or not user.is_authenticated:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
-        self.groups_joined = await database_sync_to_async(groups_for)(user)
+        watch = parse_qs(self.scope.get("query_string", b"").decode()).get("watch", [""])[0].split(",")
+        self.groups_joined = await database_sync_to_async(groups_for)(user, [w for w in watch if w])
         for group in self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()

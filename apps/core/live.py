@@ -1,12 +1,14 @@
-"""Live updates: which WebSocket groups a user joins, and pushing rendered widgets to them.
+"""Live updates: what a page may watch over /ws/live/, and pushing rendered widgets to it.
 
-A widget is rendered once and the same HTML goes to every member of a group; the
-browser's htmx ws extension swaps each top-level element by its id.
+A page says what it shows in its WebSocket URL (`/ws/live/?watch=containers,host:3`); the
+consumer joins one group per allowed item. A widget is rendered once and the same HTML goes to
+every member of the group; the browser's htmx ws extension swaps each top-level element by id.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from asgiref.sync import async_to_sync
@@ -18,35 +20,70 @@ from apps.users.capabilities import Capability
 
 logger = logging.getLogger(__name__)
 
+MAX_WATCHED = 20
+
 
 @dataclass(frozen=True)
-class LiveGroup:
-    name: str
+class Watchable:
     capability: Capability | None = None  # None: every signed-in user
+    # For items with an id ("host:3"): may this user watch that one? None: anyone allowed above.
+    allows: Callable[[object, int], bool] | None = None
 
 
-LIVE_GROUPS = [
-    LiveGroup("dashboard"),
-    LiveGroup("events", Capability.AUDIT_VIEW),
-]
+WATCHABLE: dict[str, Watchable] = {
+    "dashboard": Watchable(),
+    "events": Watchable(Capability.AUDIT_VIEW),
+}
+
+
+def register_watchable(kind: str, watchable: Watchable) -> None:
+    """Apps add what their pages watch (at start-up, from AppConfig.ready)."""
+    WATCHABLE[kind] = watchable
+
+
+def group_name(kind: str, ident: int | str | None = None) -> str:
+    return f"{kind}-{ident}" if ident is not None else kind
 
 
 def user_group(user_pk: int) -> str:
-    return f"user-{user_pk}"
+    return group_name("user", user_pk)
 
 
-def groups_for(user) -> list[str]:
-    """The groups a signed-in user may listen to; decided by capabilities only."""
-    allowed = [g.name for g in LIVE_GROUPS if g.capability is None or has_capability(user, g.capability)]
-    return [*allowed, user_group(user.pk)]
+def groups_for(user, watch: list[str]) -> list[str]:
+    """The groups a signed-in user joins for the watched items; anything not allowed is left out."""
+    groups = [user_group(user.pk)]
+    for item in watch[:MAX_WATCHED]:
+        kind, _, ident = item.partition(":")
+        watchable = WATCHABLE.get(kind)
+        if watchable is None or (watchable.capability and not has_capability(user, watchable.capability)):
+            continue
+        if not ident:
+            groups.append(group_name(kind))
+        elif ident.isdigit() and (watchable.allows is None or watchable.allows(user, int(ident))):
+            groups.append(group_name(kind, int(ident)))
+    return groups
 
 
 def push_html(group: str, html: str) -> None:
     """Send ready HTML to a group. Live updates are best effort: a Redis outage is logged, not raised."""
+    push_many([(group, html)])
+
+
+def push_many(messages: list[tuple[str, str]]) -> None:
+    """Send several (group, html) messages in one trip into the event loop."""
+    messages = [(group, html) for group, html in messages if html.strip()]
+    if not messages:
+        return
+
+    async def send_all() -> None:
+        layer = get_channel_layer()
+        for group, html in messages:
+            await layer.group_send(group, {"type": "widget.html", "html": html})
+
     try:
-        async_to_sync(get_channel_layer().group_send)(group, {"type": "widget.html", "html": html})
+        async_to_sync(send_all)()
     except Exception as exc:  # noqa: BLE001 - any channel-layer failure must not break the caller
-        logger.warning("Live update to %s not sent: %s", group, exc)
+        logger.warning("Live updates to %s not sent: %s", ", ".join(g for g, _ in messages[:5]), exc)
 
 
 def push_widget(group: str, template: str, context: dict) -> None:

@@ -16,6 +16,7 @@ class Event(models.Model):
         AUTO_RESTART = "auto_restart", "Auto-restart"
         ALERT = "alert", "Alert"
         AGENT = "agent", "Agent"
+        DOCKER = "docker", "Docker (outside DockMon)"
         ANONYMOUS = "anonymous", "Anonymous"
 
     class Severity(models.TextChoices):
@@ -37,6 +38,8 @@ class Event(models.Model):
     target_type = models.CharField(max_length=64, blank=True)
     target_id = models.CharField(max_length=64, blank=True)
     target_name = models.CharField(max_length=255, blank=True)
+    host = models.ForeignKey("hosts.Host", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # The host's name at the time, kept when the host is deleted.
     host_name = models.CharField(max_length=255, blank=True, db_index=True)
     message = models.CharField(max_length=500, blank=True)
     details = models.JSONField(default=dict, blank=True)
@@ -60,6 +63,8 @@ class AppSettings(models.Model):
     event_retention_days = models.PositiveIntegerField(
         default=90, help_text="Audit events older than this are deleted every night (1–3650 days)."
     )
+    # Set once the local Docker socket was offered as a host, so deleting that host is final.
+    local_host_offered = models.BooleanField(default=False, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -20,8 +20,8 @@ class NavItem:
 
 NAVIGATION = [
     NavItem("Dashboard", "core:dashboard", "dashboard", "grid"),
-    NavItem("Hosts", "core:upcoming", "hosts", "server", ("hosts",)),
-    NavItem("Containers", "core:upcoming", "containers", "box", ("containers",)),
+    NavItem("Hosts", "hosts:list", "hosts", "server"),
+    NavItem("Containers", "containers:list", "containers", "box"),
     NavItem("Alerts", "core:upcoming", "alerts", "bell", ("alerts",)),
     NavItem("Deployments", "core:upcoming", "deployments", "layers", ("deployments",)),
     NavItem("Events", "core:events", "events", "list", capability=Capability.AUDIT_VIEW),
@@ -30,15 +30,6 @@ NAVIGATION = [
 
 # What each not-yet-built section will do, shown on its page so nobody hunts for a button.
 UPCOMING_SECTIONS = {
-    "hosts": (
-        "Hosts",
-        "Connect Docker hosts three ways: this machine's Docker socket, a remote daemon over "
-        "mutual TLS, or an agent that dials out from behind a firewall.",
-    ),
-    "containers": (
-        "Containers",
-        "Every container of every host in one live table, with actions, logs, tags and bulk operations.",
-    ),
     "alerts": (
         "Alerts",
         "Rules for state changes, thresholds, offline hosts, failing health checks and available "

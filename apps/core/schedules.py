@@ -15,6 +15,7 @@ class DefaultSchedule:
     description: str = ""
 
 
+# Apps add their own entries from AppConfig.ready() through add_default_schedule().
 DEFAULT_SCHEDULES = [
     DefaultSchedule(
         name="Delete old audit events",
@@ -23,6 +24,10 @@ DEFAULT_SCHEDULES = [
         description="Removes audit events older than the retention period set in Settings.",
     ),
 ]
+
+
+def add_default_schedule(schedule: DefaultSchedule) -> None:
+    DEFAULT_SCHEDULES.append(schedule)
 
 
 def schedules_ensure() -> None:

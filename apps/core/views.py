@@ -14,6 +14,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 
+from apps.containers.selectors import fleet_summary
 from apps.core import health, selectors, services
 from apps.core.audit import ACTION_LABELS
 from apps.core.forms import AppSettingsForm, EventFilterForm
@@ -26,7 +27,8 @@ EVENTS_PER_PAGE = 50
 
 
 def dashboard(request: HttpRequest) -> HttpResponse:
-    context = {}
+    fleet = fleet_summary()
+    context = {"fleet": fleet, "has_hosts": fleet["hosts"] > 0}
     if has_capability(request.user, Capability.AUDIT_VIEW):
         context["recent_events"] = selectors.recent_events()
     return render(request, "core/dashboard.html", context)

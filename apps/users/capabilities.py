@@ -15,6 +15,7 @@ from enum import StrEnum
 class Capability(StrEnum):
     HOSTS_MANAGE = "hosts.manage"
     CONTAINERS_OPERATE = "containers.operate"
+    CONTAINERS_MANAGE = "containers.manage"
     CONTAINERS_VIEW_ENV = "containers.view_env"
     DEPLOYMENTS_DEPLOY = "deployments.deploy"
     ALERTS_MANAGE = "alerts.manage"
@@ -25,7 +26,8 @@ class Capability(StrEnum):
 
 CAPABILITY_LABELS: dict[Capability, str] = {
     Capability.HOSTS_MANAGE: "Add, change and remove Docker hosts",
-    Capability.CONTAINERS_OPERATE: "Start, stop, restart, remove and tag containers",
+    Capability.CONTAINERS_OPERATE: "Start, stop, restart, kill, pause and tag containers; run bulk jobs",
+    Capability.CONTAINERS_MANAGE: "Rename and remove containers",
     Capability.CONTAINERS_VIEW_ENV: "See container environment variables",
     Capability.DEPLOYMENTS_DEPLOY: "Deploy, redeploy and tear down stacks",
     Capability.ALERTS_MANAGE: "Manage alert rules and notification channels",

@@ -68,6 +68,69 @@
     root.dataset.theme = event.detail.value;
   });
 
+  // Containers page: selection for bulk jobs, and the inputs each bulk action needs.
+  function selectedBoxes() {
+    return document.querySelectorAll('input[name="containers"][form="bulk-form"]:checked');
+  }
+  function refreshBulk() {
+    const count = document.getElementById("selected-count");
+    if (count) count.textContent = selectedBoxes().length;
+    const action = document.querySelector('#bulk-form select[name="action"]');
+    document.querySelectorAll("#bulk-form .bulk-extra").forEach(function (extra) {
+      extra.classList.toggle("shown", !!action && extra.dataset.for.split(" ").includes(action.value));
+    });
+  }
+  document.addEventListener("change", function (event) {
+    if (event.target.id === "select-all") {
+      document.querySelectorAll('input[name="containers"][form="bulk-form"]').forEach(function (box) {
+        box.checked = event.target.checked;
+      });
+    }
+    if (event.target.name === "kind" && event.target.form && event.target.form.id === "host-form") {
+      event.target.form.dataset.hostKind = event.target.value;
+    }
+    refreshBulk();
+  });
+  document.addEventListener("htmx:afterSettle", refreshBulk);
+  document.addEventListener("htmx:configRequest", function (event) {
+    // A bulk job needs a selection; say so instead of sending an empty request.
+    if (event.detail.elt.id === "bulk-form" && selectedBoxes().length === 0) {
+      event.preventDefault();
+      toast("Select one or more containers first.", "warning");
+    }
+  });
+  document.addEventListener("DOMContentLoaded", function () {
+    const kind = document.querySelector('#host-form input[name="kind"]:checked');
+    if (kind) kind.form.dataset.hostKind = kind.value;
+    refreshBulk();
+  });
+
+  // Times rendered once for everyone (and cached) become "3 hours" here, and stay current.
+  function duration(seconds) {
+    const units = [["day", 86400], ["hour", 3600], ["minute", 60]];
+    for (const [name, size] of units) {
+      if (seconds >= size) {
+        const n = Math.floor(seconds / size);
+        return n + " " + name + (n === 1 ? "" : "s");
+      }
+    }
+    return "just now";
+  }
+  function refreshTimes() {
+    const now = Date.now();
+    document.querySelectorAll("time[data-since]").forEach(function (el) {
+      const since = Date.parse(el.getAttribute("datetime"));
+      if (!isNaN(since)) {
+        if (!el.title) el.title = "since " + new Date(since).toLocaleString();
+        el.textContent = duration(Math.max(0, (now - since) / 1000));
+      }
+    });
+  }
+  document.addEventListener("DOMContentLoaded", refreshTimes);
+  document.addEventListener("htmx:afterSettle", refreshTimes);
+  document.addEventListener("htmx:oobAfterSwap", refreshTimes);
+  setInterval(refreshTimes, 30000);
+
   // The live dot in the top bar tells whether pushed updates are arriving.
   function setLive(state) {
     document.body.dataset.live = state;

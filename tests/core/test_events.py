@@ -11,6 +11,7 @@ from apps.core.audit import record
 from apps.core.models import AppSettings, Event
 from apps.core.services import events_purge
 from apps.core.tasks import purge_events as purge_events_task
+from apps.hosts.models import Host
 
 pytestmark = pytest.mark.django_db
 
@@ -24,12 +25,13 @@ def make_event(action="containers.stop", when=None, **fields) -> Event:
 
 def test_record_takes_actor_category_target_and_request_details(admin):
     request = RequestFactory().get("/", REMOTE_ADDR="192.0.2.7", HTTP_USER_AGENT="Firefox")
-    event = record(admin, "users.update", admin, details={"role": "viewer"}, host_name="web-1", request=request)
+    web1 = Host.objects.create(name="web-1", kind=Host.Kind.SOCKET)
+    event = record(admin, "users.update", admin, details={"role": "viewer"}, host=web1, request=request)
     event.refresh_from_db()
     assert (event.actor, event.actor_name, event.actor_kind) == (admin, "alice", "user")
     assert (event.category, event.action, event.severity) == ("users", "users.update", "info")
     assert (event.target_type, event.target_id, event.target_name) == ("user", str(admin.pk), "alice")
-    assert (event.ip_address, event.user_agent, event.host_name) == ("192.0.2.7", "Firefox", "web-1")
+    assert (event.ip_address, event.user_agent, event.host_name, event.host) == ("192.0.2.7", "Firefox", "web-1", web1)
 
 
 def test_automatic_actors_are_named_by_kind():
@@ -40,8 +42,8 @@ def test_automatic_actors_are_named_by_kind():
 @pytest.fixture
 def trail(admin):
     now = timezone.now()
-    make_event("containers.stop", host_name="web-1", when=now - timedelta(days=3))
-    make_event("hosts.offline", severity="error", host_name="db-1", when=now - timedelta(days=1))
+    make_event("containers.stop", host=Host.objects.create(name="web-1"), when=now - timedelta(days=3))
+    make_event("hosts.offline", severity="error", host=Host.objects.create(name="db-1"), when=now - timedelta(days=1))
     record(admin, "users.create", message="created bob")
 
 
@@ -52,18 +54,18 @@ def texts(response) -> str:
 def test_events_page_filters_by_each_field(client_for, admin, trail):
     client = client_for(admin)
     today = timezone.localdate()
-    assert "hosts.offline" in texts(client.get("/events/", {"severity": "error"}))
-    assert "containers.stop" not in texts(client.get("/events/", {"severity": "error"}))
-    assert "containers.stop" in texts(client.get("/events/", {"host": "web-1"}))
-    assert "hosts.offline" not in texts(client.get("/events/", {"host": "web-1"}))
+    assert "Host went offline" in texts(client.get("/events/", {"severity": "error"}))
+    assert "Container stopped" not in texts(client.get("/events/", {"severity": "error"}))
+    assert "Container stopped" in texts(client.get("/events/", {"host": "web-1"}))
+    assert "Host went offline" not in texts(client.get("/events/", {"host": "web-1"}))
     assert "created bob" in texts(client.get("/events/", {"actor": "alice"}))
-    assert "containers.stop" not in texts(client.get("/events/", {"actor": "alice"}))
+    assert "Container stopped" not in texts(client.get("/events/", {"actor": "alice"}))
     assert "Created user" in texts(client.get("/events/", {"category": "users"}))
-    assert "hosts.offline" not in texts(client.get("/events/", {"category": "users"}))
+    assert "Host went offline" not in texts(client.get("/events/", {"category": "users"}))
     assert "created bob" in texts(client.get("/events/", {"q": "BOB"}))
     window = {"since": today - timedelta(days=2), "until": today - timedelta(days=1)}
     page = texts(client.get("/events/", window))
-    assert "hosts.offline" in page and "containers.stop" not in page and "created bob" not in page
+    assert "Host went offline" in page and "Container stopped" not in page and "created bob" not in page
 
 
 def test_a_reversed_date_range_is_explained(client_for, admin, trail):
@@ -77,7 +79,7 @@ def test_htmx_filtering_returns_only_the_table_widget(client_for, admin, trail):
     )
     body = texts(response)
     assert body.lstrip().startswith('<section class="card table-card" id="event-table">')
-    assert "<html" not in body and "hosts.offline" in body
+    assert "<html" not in body and "Host went offline" in body
     assert "severity=error" in body  # the export link follows the filters
 
 

@@ -30,11 +30,13 @@ def viewer_cookie(viewer, client_for) -> bytes:
     return session_cookie(client_for(viewer))
 
 
-def socket_for(cookie: bytes | None, origin: bytes = b"http://127.0.0.1") -> WebsocketCommunicator:
+def socket_for(
+    cookie: bytes | None, origin: bytes = b"http://127.0.0.1", watch: str = "dashboard,events"
+) -> WebsocketCommunicator:
     headers = [(b"origin", origin), (b"host", b"127.0.0.1")]
     if cookie is not None:
         headers.append((b"cookie", cookie))
-    return WebsocketCommunicator(application, "/ws/live/", headers=headers)
+    return WebsocketCommunicator(application, f"/ws/live/?watch={watch}", headers=headers)
 
 
 async def test_anonymous_sockets_are_rejected():
@@ -74,7 +76,7 @@ async def test_a_new_audit_event_updates_the_recent_activity_widget(admin_cookie
     await _push(record, None, "hosts.offline", message="db-1 stopped answering")
     received = await socket.receive_from(timeout=5)
     assert re.match(r'\s*<section class="[^"]*" id="recent-events">', received)
-    assert "hosts.offline" in received
+    assert "Host went offline" in received
     await socket.disconnect()
 
 

@@ -132,6 +132,6 @@ def test_published_ports_are_forced_onto_loopback() -> None:
     }
     assert loopback_ports({"8080/tcp": [1, 2]}) == {"8080/tcp": [("127.0.0.1", 1), ("127.0.0.1", 2)]}
     with pytest.raises(ValueError, match="loopback"):
-        loopback_ports({"8080/tcp": ("0.0.0.0", 8080)})  # noqa: S104 - rejecting it is the point
+        loopback_ports({"8080/tcp": ("0.0.0.0", 8080)})
     with pytest.raises(ValueError, match="loopback"):
         http_get("http://192.0.2.1/health")

@@ -1,0 +1,150 @@
+"""Writes on containers: Docker actions, tags and desired state. Each one is audited with its actor."""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.http import HttpRequest
+from django.utils import timezone
+
+from apps.containers import inventory
+from apps.containers.live import push_rows
+from apps.containers.models import Container, ContainerTag
+from apps.core.audit import record
+from apps.core.models import Event
+from apps.hosts.engines import engine_for
+from apps.hosts.engines.base import Action, EngineError, NotFound
+from apps.tags.models import Tag
+from apps.tags.services import normalise, tags_named
+from apps.users.access import has_capability
+from apps.users.capabilities import Capability
+
+# Operators run containers; renaming and removing change what exists, so they are for admins.
+ACTION_CAPABILITY = {
+    Action.START: Capability.CONTAINERS_OPERATE,
+    Action.STOP: Capability.CONTAINERS_OPERATE,
+    Action.RESTART: Capability.CONTAINERS_OPERATE,
+    Action.KILL: Capability.CONTAINERS_OPERATE,
+    Action.PAUSE: Capability.CONTAINERS_OPERATE,
+    Action.UNPAUSE: Capability.CONTAINERS_OPERATE,
+    Action.RENAME: Capability.CONTAINERS_MANAGE,
+    Action.REMOVE: Capability.CONTAINERS_MANAGE,
+}
+DONE_WORDS = {
+    Action.START: "started",
+    Action.STOP: "stopped",
+    Action.RESTART: "restarted",
+    Action.KILL: "killed",
+    Action.PAUSE: "paused",
+    Action.UNPAUSE: "resumed",
+    Action.RENAME: "renamed",
+    Action.REMOVE: "removed",
+}
+
+
+class ContainerGone(NotFound):
+    """The container was removed (by someone else) since the page was loaded."""
+
+
+def _require(user, capability: Capability) -> None:
+    if not has_capability(user, capability):
+        raise PermissionDenied(f"You need the “{capability}” permission for this.")
+
+
+def container_act(
+    *,
+    actor,
+    container: Container,
+    action: Action,
+    new_name: str = "",
+    remove_volumes: bool = False,
+    request: HttpRequest | None = None,
+) -> Container:
+    """Apply a Docker action and bring the row up to date; raises EngineError with a readable message."""
+    _require(actor, ACTION_CAPABILITY[action])
+    if container.is_removed:
+        raise ContainerGone(f"{container.name} no longer exists on {container.host.name}.")
+    host = container.host
+    details = {"new_name": new_name, "old_name": container.name} if action == Action.RENAME else {}
+    if action == Action.REMOVE:
+        details["volumes"] = remove_volumes
+    try:
+        with engine_for(host) as engine:
+            inventory.expect_events(host, container.docker_id, actor)
+            try:
+                engine.act(container.docker_id, action, new_name=new_name, remove_volumes=remove_volumes)
+            except NotFound:
+                # Removed behind DockMon's back since the page was loaded: say so, and show it removed.
+                inventory.refresh(host, engine, container.docker_id)
+                raise ContainerGone(f"{container.name} no longer exists on {host.name}.") from None
+            row = inventory.refresh(host, engine, container.docker_id) or container
+    except EngineError as error:
+        record(
+            actor,
+            f"containers.{action}",
+            container,
+            host=host,
+            severity=Event.Severity.WARNING,
+            message=f"Failed: {error}",
+            details={**details, "result": "failed"},
+            request=request,
+        )
+        raise
+    record(actor, f"containers.{action}", row, host=host, details=details, request=request)
+    return row
+
+
+def _touch(container: Container) -> None:
+    """Tags changed: a new updated_at makes the cached row HTML stale."""
+    container.updated_at = timezone.now()
+    Container.objects.filter(pk=container.pk).update(updated_at=container.updated_at)
+
+
+@transaction.atomic
+def container_tag_add(*, actor, container: Container, name: str, request: HttpRequest | None = None) -> Tag:
+    _require(actor, Capability.CONTAINERS_OPERATE)
+    name = normalise(name)
+    if not name:
+        raise ValueError("A tag needs a name.")
+    tag = tags_named([name])[name]
+    _, created = ContainerTag.objects.get_or_create(container=container, tag=tag)
+    if created:
+        _touch(container)
+        record(actor, "containers.tag_add", container, host=container.host, details={"tag": name}, request=request)
+        transaction.on_commit(lambda: push_rows([container]))
+    return tag
+
+
+@transaction.atomic
+def container_tag_remove(*, actor, container: Container, tag: Tag, request: HttpRequest | None = None) -> None:
+    """Remove a user tag. Tags that come from labels follow the labels and cannot be removed here."""
+    _require(actor, Capability.CONTAINERS_OPERATE)
+    deleted, _ = ContainerTag.objects.filter(container=container, tag=tag, source=ContainerTag.Source.USER).delete()
+    if deleted:
+        _touch(container)
+        record(
+            actor, "containers.tag_remove", container, host=container.host, details={"tag": tag.name}, request=request
+        )
+        transaction.on_commit(lambda: push_rows([container]))
+
+
+@transaction.atomic
+def container_desired_state_set(
+    *, actor, container: Container, desired_state: str, request: HttpRequest | None = None
+) -> Container:
+    _require(actor, Capability.CONTAINERS_OPERATE)
+    desired = Container.DesiredState(desired_state)
+    if container.desired_state != desired:
+        old = container.desired_state
+        container.desired_state = desired
+        container.save(update_fields=["desired_state", "updated_at"])
+        record(
+            actor,
+            "containers.desired_state",
+            container,
+            host=container.host,
+            details={"from": old, "to": desired.value},
+            request=request,
+        )
+        transaction.on_commit(lambda: push_rows([container]))
+    return container

@@ -1,0 +1,96 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from apps.containers.live import row_html
+from apps.containers.models import Container
+from apps.containers.selectors import COLUMNS, hosts_for_list, rows_for_table
+from apps.core.models import Event
+from apps.hosts import services
+from apps.hosts.engines import engine_for
+from apps.hosts.engines.base import EngineError
+from apps.hosts.forms import HostForm
+from apps.hosts.models import Host
+from apps.tags.services import tags_named
+from apps.users.access import capability_required
+from apps.users.capabilities import Capability
+
+STATUS_HISTORY_LENGTH = 20
+STATUS_ACTIONS = ("hosts.create", "hosts.update", "hosts.online", "hosts.offline", "hosts.error")
+
+
+def host_list(request: HttpRequest) -> HttpResponse:
+    return render(request, "hosts/host_list.html", {"hosts": hosts_for_list()})
+
+
+def host_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    host = get_object_or_404(hosts_for_list(), pk=pk)
+    history = Event.objects.filter(host=host, action__in=STATUS_ACTIONS).order_by("-timestamp")[:STATUS_HISTORY_LENGTH]
+    rows = list(rows_for_table().filter(host=host).exclude(state=Container.State.REMOVED).order_by("name"))
+    context = {"host": host, "history": history, "row_html": row_html(rows), "columns": COLUMNS}
+    return render(request, "hosts/host_detail.html", context)
+
+
+def _save(request: HttpRequest, form: HostForm) -> Host:
+    with transaction.atomic():
+        changed = form.changed_fields()
+        host = services.host_save(
+            actor=request.user,
+            host=form.save(commit=False),
+            tls_facts=form.tls_facts,
+            changed=changed,
+            request=request,
+        )
+        host.tags.set(tags_named(form.cleaned_data["tags_text"]).values())
+    return host
+
+
+@capability_required(Capability.HOSTS_MANAGE)
+def host_add(request: HttpRequest) -> HttpResponse:
+    form = HostForm(request.POST or None, request.FILES or None, initial={"kind": Host.Kind.TLS})
+    if request.method == "POST" and form.is_valid():
+        host = _save(request, form)
+        messages.success(request, f"Host {host.name} added. Its containers appear in a few seconds.")
+        return redirect("hosts:detail", pk=host.pk)
+    return render(request, "hosts/host_form.html", {"form": form, "adding": True})
+
+
+@capability_required(Capability.HOSTS_MANAGE)
+def host_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    host = get_object_or_404(Host, pk=pk)
+    form = HostForm(request.POST or None, request.FILES or None, instance=host)
+    if request.method == "POST" and form.is_valid():
+        host = _save(request, form)
+        messages.success(request, f"Host {host.name} saved.")
+        return redirect("hosts:detail", pk=host.pk)
+    return render(request, "hosts/host_form.html", {"form": form, "host": host, "adding": False})
+
+
+@capability_required(Capability.HOSTS_MANAGE)
+@require_POST
+def host_test(request: HttpRequest, pk: int | None = None) -> HttpResponse:
+    """ "Test connection" with what is in the form, before anything is saved."""
+    instance = get_object_or_404(Host, pk=pk) if pk else None
+    form = HostForm(request.POST, request.FILES or None, instance=instance)
+    if not form.is_valid():
+        return render(request, "hosts/widgets/test_result.html", {"form_errors": form.errors})
+    candidate = form.save(commit=False)
+    try:
+        with engine_for(candidate) as engine:
+            facts = engine.info()
+    except EngineError as error:
+        return render(request, "hosts/widgets/test_result.html", {"error": error})
+    return render(request, "hosts/widgets/test_result.html", {"facts": facts})
+
+
+@capability_required(Capability.HOSTS_MANAGE)
+@require_POST
+def host_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    host = get_object_or_404(Host, pk=pk)
+    services.host_delete(actor=request.user, host=host, request=request)
+    messages.success(request, f"Host {host.name} deleted, with DockMon's records of its containers.")
+    return redirect("hosts:list")
