@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test test-sqlite test-postgres lint format venv clean
+.PHONY: run test test-sqlite test-postgres lint bench venv clean
 
 run: $(VENV)/.base-installed
 	scripts/run
@@ -16,6 +16,11 @@ test-sqlite: $(VENV)/.dev-installed
 
 test-postgres: $(VENV)/.dev-installed
 	scripts/test postgres
+
+# Performance figures (see bench/README.md); BENCH_ARGS=--quick for the short run.
+bench: $(VENV)/.dev-installed
+	scripts/dockerd-up
+	$(PY) -m bench.run $(BENCH_ARGS)
 
 lint: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check .

@@ -4,6 +4,7 @@
 #   web      migrate, collectstatic, bootstrap, then serve HTTPS (or HTTP) with daphne
 #   worker   Celery worker (waits until the web container has applied the migrations)
 #   beat     Celery beat   (same wait)
+#   events   the Docker events listener: keeps the container inventory current (same wait)
 #   manage.py ARGS...  Django management command, e.g. `manage.py changepassword alice`
 #   anything else      run as given, e.g. `sh`
 #
@@ -271,6 +272,10 @@ case "$role" in
     beat)
         wait_for "the database migrations (the web container applies them)" migrations_applied
         exec celery -A dockmon beat -l "${DOCKMON_CELERY_LOG_LEVEL:-info}" "$@"
+        ;;
+    events)
+        wait_for "the database migrations (the web container applies them)" migrations_applied
+        exec python manage.py watch_docker_events "$@"
         ;;
     manage.py)
         exec python manage.py "$@"
