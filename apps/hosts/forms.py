@@ -31,6 +31,7 @@ class HostForm(forms.ModelForm):
     tls_ca_file = forms.FileField(required=False, label="…or upload the CA certificate")
     tls_cert_file = forms.FileField(required=False, label="…or upload the client certificate")
     tls_key_file = forms.FileField(required=False, label="…or upload the client key")
+    save_unreachable = forms.BooleanField(required=False, label="Save even if it does not answer now")
 
     class Meta:
         model = Host
@@ -103,4 +104,5 @@ class HostForm(forms.ModelForm):
 
     def changed_fields(self) -> list[str]:
         """Names of what changed, for the audit trail (an upload counts as its PEM field)."""
-        return sorted({name.removesuffix("_file").replace("tags_text", "tags") for name in self.changed_data})
+        names = {name.removesuffix("_file").replace("tags_text", "tags") for name in self.changed_data}
+        return sorted(names - {"save_unreachable"})

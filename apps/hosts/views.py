@@ -12,7 +12,7 @@ from apps.containers.selectors import COLUMNS, hosts_for_list, rows_for_table
 from apps.core.models import Event
 from apps.hosts import services
 from apps.hosts.engines import engine_for
-from apps.hosts.engines.base import EngineError
+from apps.hosts.engines.base import EngineError, HostFacts
 from apps.hosts.forms import HostForm
 from apps.hosts.models import Host
 from apps.tags.services import tags_named
@@ -24,7 +24,11 @@ STATUS_ACTIONS = ("hosts.create", "hosts.update", "hosts.online", "hosts.offline
 
 
 def host_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "hosts/host_list.html", {"hosts": hosts_for_list()})
+    hosts = hosts_for_list()
+    tag = request.GET.get("tag", "")
+    if tag:
+        hosts = hosts.filter(tags__name=tag)
+    return render(request, "hosts/host_list.html", {"hosts": hosts, "tag": tag})
 
 
 def host_detail(request: HttpRequest, pk: int) -> HttpResponse:
@@ -35,25 +39,42 @@ def host_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "hosts/host_detail.html", context)
 
 
-def _save(request: HttpRequest, form: HostForm) -> Host:
+def _connect(candidate: Host) -> tuple[HostFacts | None, EngineError | None]:
+    """Ask the (possibly unsaved) host for its facts: (facts, None) or (None, the readable problem)."""
+    try:
+        with engine_for(candidate) as engine:
+            return engine.info(), None
+    except EngineError as error:
+        return None, error
+
+
+def _save_if_it_answers(request: HttpRequest, form: HostForm) -> Host | None:
+    """Save a host only when DockMon can talk to it: wrong certificates or a non-Docker address are refused
+    outright; an unreachable host only when the user says to save it anyway (it may be down right now)."""
+    candidate = form.save(commit=False)
+    facts, problem = _connect(candidate)
+    if problem is not None and (problem.permanent or not form.cleaned_data["save_unreachable"]):
+        hint = "" if problem.permanent else " Tick “Save even if it does not answer now” to add it anyway."
+        form.add_error(None, f"Not saved: DockMon could not connect. {problem}{hint}")
+        return None
     with transaction.atomic():
-        changed = form.changed_fields()
         host = services.host_save(
             actor=request.user,
-            host=form.save(commit=False),
+            host=candidate,
             tls_facts=form.tls_facts,
-            changed=changed,
+            changed=form.changed_fields(),
             request=request,
         )
         host.tags.set(tags_named(form.cleaned_data["tags_text"]).values())
+    if facts is not None:
+        services.host_record_contact(host, facts)
     return host
 
 
 @capability_required(Capability.HOSTS_MANAGE)
 def host_add(request: HttpRequest) -> HttpResponse:
     form = HostForm(request.POST or None, request.FILES or None, initial={"kind": Host.Kind.TLS})
-    if request.method == "POST" and form.is_valid():
-        host = _save(request, form)
+    if request.method == "POST" and form.is_valid() and (host := _save_if_it_answers(request, form)):
         messages.success(request, f"Host {host.name} added. Its containers appear in a few seconds.")
         return redirect("hosts:detail", pk=host.pk)
     return render(request, "hosts/host_form.html", {"form": form, "adding": True})
@@ -63,10 +84,9 @@ def host_add(request: HttpRequest) -> HttpResponse:
 def host_edit(request: HttpRequest, pk: int) -> HttpResponse:
     host = get_object_or_404(Host, pk=pk)
     form = HostForm(request.POST or None, request.FILES or None, instance=host)
-    if request.method == "POST" and form.is_valid():
-        host = _save(request, form)
-        messages.success(request, f"Host {host.name} saved.")
-        return redirect("hosts:detail", pk=host.pk)
+    if request.method == "POST" and form.is_valid() and (saved := _save_if_it_answers(request, form)):
+        messages.success(request, f"Host {saved.name} saved.")
+        return redirect("hosts:detail", pk=saved.pk)
     return render(request, "hosts/host_form.html", {"form": form, "host": host, "adding": False})
 
 
@@ -78,13 +98,8 @@ def host_test(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     form = HostForm(request.POST, request.FILES or None, instance=instance)
     if not form.is_valid():
         return render(request, "hosts/widgets/test_result.html", {"form_errors": form.errors})
-    candidate = form.save(commit=False)
-    try:
-        with engine_for(candidate) as engine:
-            facts = engine.info()
-    except EngineError as error:
-        return render(request, "hosts/widgets/test_result.html", {"error": error})
-    return render(request, "hosts/widgets/test_result.html", {"facts": facts})
+    facts, problem = _connect(form.save(commit=False))
+    return render(request, "hosts/widgets/test_result.html", {"facts": facts, "error": problem})
 
 
 @capability_required(Capability.HOSTS_MANAGE)

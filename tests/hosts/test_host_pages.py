@@ -6,6 +6,8 @@ from django.db import connection
 
 from apps.core.models import Event
 from apps.hosts.models import Host
+from apps.tags.models import Tag
+from tests.dockerenv.certs import generate_tls_certs
 
 pytestmark = pytest.mark.django_db
 
@@ -162,3 +164,37 @@ def test_the_local_socket_offer_can_be_turned_off(settings, docker_client):
     settings.AUTO_LOCAL_HOST = False
     call_command("bootstrap")
     assert not Host.objects.exists()
+
+
+def test_adding_a_host_with_a_rejected_certificate_saves_nothing(client_for, admin, running_tls_daemon, tls_certs):
+    form = tls_form(running_tls_daemon, tls_certs, client=tls_certs.rogue_client, save_unreachable="on")
+    page = client_for(admin).post("/hosts/add/", form).content.decode()
+    assert "Not saved: DockMon could not connect." in page and "certificate" in page.lower()
+    assert not Host.objects.exists()
+
+
+def test_an_unreachable_host_is_saved_only_when_asked(client_for, admin):
+    client = client_for(admin)
+    form = {"name": "later", "kind": "tls", "url": "tcp://127.0.0.1:1", "tags_text": ""}
+    certs = generate_tls_certs()
+    form.update(tls_ca=certs.ca.cert, tls_cert=certs.client.cert, tls_key=certs.client.key)
+    page = client.post("/hosts/add/", form).content.decode()
+    assert "Nothing answers" in page and "Save even if it does not answer now" in page
+    assert not Host.objects.exists()
+    assert client.post("/hosts/add/", {**form, "save_unreachable": "on"}).status_code == 302
+    assert Host.objects.get().status == "pending"
+
+
+def test_a_saved_host_is_online_with_its_facts_at_once(client_for, admin, running_tls_daemon, tls_certs):
+    client_for(admin).post("/hosts/add/", tls_form(running_tls_daemon, tls_certs))
+    host = Host.objects.get()
+    assert host.status == "online" and host.facts["docker_version"].startswith("20.10")
+
+
+def test_hosts_can_be_filtered_by_tag(client_for, viewer, db):
+    tagged = Host.objects.create(name="tagged-host", kind="socket", url="unix:///a.sock")
+    Host.objects.create(name="plain-host", kind="socket", url="unix:///b.sock")
+    tagged.tags.add(Tag.objects.create(name="prod"))
+    page = client_for(viewer).get("/hosts/", {"tag": "prod"}).content.decode()
+    assert "tagged-host" in page and "plain-host" not in page
+    assert 'href="/hosts/?tag=prod"' in page
