@@ -5,7 +5,7 @@ import re
 from django import forms
 
 from apps.containers.models import BulkJob, Container
-from apps.containers.selectors import SORTS, ContainerFilters
+from apps.containers.selectors import PROBLEM_CHOICES, SORTS, ContainerFilters
 
 # Docker's rule for container names.
 NAME_PATTERN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
@@ -18,6 +18,7 @@ class ContainerFilterForm(forms.Form):
     state = forms.ChoiceField(required=False)
     tag = forms.ChoiceField(required=False)
     project = forms.ChoiceField(required=False, label="Compose project")
+    problem = forms.ChoiceField(required=False, label="Needs attention", choices=PROBLEM_CHOICES)
     show_removed = forms.BooleanField(required=False, label="Show removed")
     sort = forms.ChoiceField(required=False, choices=SORT_CHOICES)
 
@@ -38,6 +39,7 @@ class ContainerFilterForm(forms.Form):
             project=data.get("project", ""),
             q=data.get("q", "").strip(),
             show_removed=data.get("show_removed", False),
+            problem=data.get("problem", ""),
         )
 
 

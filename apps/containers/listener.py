@@ -161,8 +161,9 @@ class HostWatcher(threading.Thread):
                 self.stream = engine.events(since=self.last_event_at)
                 if self.stopping.is_set():
                     return
+                facts = engine.info()
                 sync_host(host, engine)
-                if host_record_contact(host):
+                if host_record_contact(host, facts):
                     push_host_status(host)
                 self.delay = 0
                 for batch in self._batches(self.stream):

@@ -32,6 +32,13 @@ COLUMNS = [
     ("", "Tags"),
 ]
 STATE_FILTERS = [*Container.State.choices, ("unknown", "Unknown (host offline)")]
+# Conditions that need attention; the dashboard counts them and links to them.
+PROBLEMS = {
+    "down": Q(desired_state=Container.DesiredState.SHOULD_RUN)
+    & ~Q(state__in=[Container.State.RUNNING, Container.State.RESTARTING, Container.State.REMOVED]),
+    "unhealthy": Q(health=Container.Health.UNHEALTHY, state=Container.State.RUNNING),
+}
+PROBLEM_CHOICES = [("", "Everything"), ("down", "Should run but don't"), ("unhealthy", "Unhealthy")]
 
 
 def containers_for_table() -> QuerySet[Container]:
@@ -53,6 +60,7 @@ class ContainerFilters:
     project: str = ""
     q: str = ""
     show_removed: bool = False
+    problem: str = ""  # "down": should run but does not; "unhealthy": its health check fails
 
 
 def containers_filtered(filters: ContainerFilters, sort: str) -> QuerySet[Container]:
@@ -74,6 +82,8 @@ def containers_filtered(filters: ContainerFilters, sort: str) -> QuerySet[Contai
         rows = rows.filter(compose_project=filters.project)
     if filters.q:
         rows = rows.filter(search_text__contains=filters.q.lower())
+    if filters.problem:
+        rows = rows.filter(PROBLEMS[filters.problem]).exclude(host__status__in=unreachable)
     return rows.order_by(*order_for(sort))
 
 

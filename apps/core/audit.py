@@ -36,7 +36,7 @@ ACTION_LABELS = {
     "hosts.create": "Added host",
     "hosts.update": "Changed host",
     "hosts.delete": "Deleted host",
-    "hosts.online": "Host answers again",
+    "hosts.online": "Host is online",
     "hosts.offline": "Host went offline",
     "hosts.error": "Host needs attention",
     "hosts.image_remove": "Removed image",

@@ -71,7 +71,8 @@ def host_delete(*, actor, host: Host, request: HttpRequest | None = None) -> Non
 def host_record_contact(host: Host, facts: HostFacts | None = None) -> bool:
     """The host answered. Returns True when it was not online before (it came back)."""
     now = timezone.now()
-    came_back = host.status != Host.Status.ONLINE
+    previous = host.status
+    came_back = previous != Host.Status.ONLINE
     host.status = Host.Status.ONLINE
     host.last_seen = now
     host.last_error = ""
@@ -87,7 +88,8 @@ def host_record_contact(host: Host, facts: HostFacts | None = None) -> bool:
         fields.append("status_changed_at")
     Host.objects.filter(pk=host.pk).update(**{f: getattr(host, f) for f in fields})
     if came_back:
-        record(None, "hosts.online", host, host=host, message=f"{host.name} answers again")
+        first = previous == Host.Status.PENDING
+        record(None, "hosts.online", host, host=host, message="first contact" if first else "answers again")
     return came_back
 
 

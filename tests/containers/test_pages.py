@@ -165,3 +165,20 @@ def test_the_container_page_shows_details_and_its_events(client_for, operator, l
     assert row.docker_id in html and "dockenv/testapp:1" in html and "team" in html and "core" in html
     assert 'id="container-events"' in html and "Tagged container" in html
     assert 'ws-connect="/ws/live/?watch=container:' in html
+
+
+def test_containers_needing_attention_can_be_listed(client_for, viewer, hosts):
+    alpha, _ = hosts
+    Container.objects.create(host=alpha, name="crashed", docker_id="1" * 64, state="exited", search_text="crashed")
+    Container.objects.create(
+        host=alpha, name="batch", docker_id="2" * 64, state="exited", desired_state="on_demand", search_text="batch"
+    )
+    Container.objects.create(
+        host=alpha, name="sick", docker_id="3" * 64, state="running", health="unhealthy", search_text="sick"
+    )
+    client = client_for(viewer)
+    down = page(client, problem="down")
+    assert "crashed" in down and "batch" not in down and "sick" not in down
+    assert ">sick<" in page(client, problem="unhealthy") and "crashed" not in page(client, problem="unhealthy")
+    dashboard = client.get("/").content.decode()
+    assert 'href="/containers/?problem=down"' in dashboard
