@@ -125,6 +125,22 @@ def tls_host(db, running_tls_daemon, tls_certs) -> Host:
     )
 
 
+def session_cookie(client: Client) -> bytes:
+    """The Cookie header value of a signed-in test client, for WebSocket tests."""
+    return f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}".encode()
+
+
+# Signing in touches the database, which async tests may not do directly: do it in sync fixtures.
+@pytest.fixture
+def admin_cookie(admin, client_for) -> bytes:
+    return session_cookie(client_for(admin))
+
+
+@pytest.fixture
+def viewer_cookie(viewer, client_for) -> bytes:
+    return session_cookie(client_for(viewer))
+
+
 @pytest.fixture(scope="session")
 def redis_client() -> redis.Redis:
     return redis.Redis.from_url(settings.REDIS_URL)

@@ -5,6 +5,7 @@ import re
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
+from django.db.models import Count
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -276,7 +277,7 @@ def bulk_start(request: HttpRequest) -> HttpResponse:
 
 
 def job_list(request: HttpRequest) -> HttpResponse:
-    jobs = BulkJob.objects.select_related("user")
+    jobs = BulkJob.objects.select_related("user").annotate(item_count=Count("items"))
     if not has_capability(request.user, Capability.USERS_MANAGE):
         jobs = jobs.filter(user=request.user)
     return render(request, "containers/job_list.html", {"jobs": jobs[:100]})

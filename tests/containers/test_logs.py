@@ -13,8 +13,6 @@ from typing import Any
 import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
-from django.conf import settings
-from django.test import Client
 from django.urls import reverse
 from docker.models.containers import Container as DockerContainer
 
@@ -25,7 +23,7 @@ from apps.containers.models import Container
 from apps.hosts.engines import engine_for
 from apps.hosts.models import Host
 from dockmon.asgi import application
-from tests.dockerenv.plugin import docker_host, wait_for_log
+from tests.dockerenv.plugin import wait_for_log
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -54,21 +52,6 @@ def _no_reader_survives() -> Iterator[None]:
 
 
 # --- fixtures --------------------------------------------------------------------------------------------
-
-
-def session_cookie(client: Client) -> bytes:
-    return f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}".encode()
-
-
-# Signing in touches the database, which async tests may not do directly: do it in sync fixtures.
-@pytest.fixture
-def viewer_cookie(viewer, client_for) -> bytes:
-    return session_cookie(client_for(viewer))
-
-
-@pytest.fixture
-def local_host(db) -> Host:
-    return Host.objects.create(name="local", kind=Host.Kind.SOCKET, url=docker_host(), status=Host.Status.ONLINE)
 
 
 @pytest.fixture

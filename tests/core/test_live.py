@@ -5,29 +5,12 @@ import re
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
-from django.conf import settings
-from django.test import Client
 
 from apps.core.audit import record
 from apps.core.live import push_html, push_widget
 from dockmon.asgi import application
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def session_cookie(client: Client) -> bytes:
-    return f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}".encode()
-
-
-# Signing in touches the database, which async tests may not do directly: do it in sync fixtures.
-@pytest.fixture
-def admin_cookie(admin, client_for) -> bytes:
-    return session_cookie(client_for(admin))
-
-
-@pytest.fixture
-def viewer_cookie(viewer, client_for) -> bytes:
-    return session_cookie(client_for(viewer))
 
 
 def socket_for(
