@@ -23,7 +23,7 @@ from apps.containers.inventory import apply_events, sync_host
 from apps.containers.live import push_host_status
 from apps.hosts.engines import engine_for
 from apps.hosts.engines.base import DockerEvent, EngineError, Stream
-from apps.hosts.models import Host
+from apps.hosts.models import DIALLED_KINDS, Host
 from apps.hosts.services import FIRST_RETRY_SECONDS, MAX_RETRY_SECONDS, host_record_contact, host_record_failure
 
 logger = logging.getLogger(__name__)
@@ -34,8 +34,6 @@ HOSTS_RELOAD_SECONDS = 5
 BATCH_LIMIT = 500
 QUEUE_LIMIT = 10_000
 END_OF_STREAM = object()
-# Kinds followed through their own event stream; agents push their events instead.
-WATCHED_KINDS = (Host.Kind.SOCKET, Host.Kind.TLS)
 
 
 class HostLock:
@@ -193,7 +191,7 @@ class Supervisor:
         self.watchers: dict[int, HostWatcher] = {}
 
     def reconcile(self) -> None:
-        wanted = dict(Host.objects.filter(kind__in=WATCHED_KINDS).values_list("pk", "updated_at"))
+        wanted = dict(Host.objects.filter(kind__in=DIALLED_KINDS).values_list("pk", "updated_at"))
         close_old_connections()
         for pk in list(self.watchers):
             watcher = self.watchers[pk]

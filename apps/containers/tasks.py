@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from apps.containers import bulk
 from apps.containers.polling import poll_host
-from apps.hosts.models import Host
+from apps.hosts.models import DIALLED_KINDS, Host
 
 # Provisional next check while a poll is queued, so a slow queue never stacks duplicate polls.
 QUEUED_GRACE = timedelta(seconds=60)
@@ -21,7 +21,7 @@ def poll_due_hosts() -> int:
     """Queue a poll for every host whose next check is due (online hosts every 30 s, others by back-off)."""
     now = timezone.now()
     due = list(
-        Host.objects.filter(kind__in=(Host.Kind.SOCKET, Host.Kind.TLS))
+        Host.objects.filter(kind__in=DIALLED_KINDS)
         .filter(Q(next_check_at__isnull=True) | Q(next_check_at__lte=now))
         .values_list("pk", flat=True)
     )

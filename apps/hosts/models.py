@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from encrypted_model_fields.fields import EncryptedTextField
@@ -66,6 +68,13 @@ class Host(models.Model):
         return self.status == self.Status.ONLINE
 
     @property
+    def published_address(self) -> str:
+        """Where a browser reaches ports the host publishes on all interfaces."""
+        if self.kind == self.Kind.TLS:
+            return urlsplit(self.url.replace("tcp://", "http://", 1)).hostname or ""
+        return urlsplit(settings.EXTERNAL_URL).hostname or "127.0.0.1"
+
+    @property
     def cert_expires_soon(self) -> bool:
         return bool(
             self.client_cert_not_after
@@ -75,3 +84,7 @@ class Host(models.Model):
     @property
     def cert_expired(self) -> bool:
         return bool(self.client_cert_not_after and self.client_cert_not_after <= timezone.now())
+
+
+# Kinds DockMon dials itself: it follows their events and polls their facts.
+DIALLED_KINDS = (Host.Kind.SOCKET, Host.Kind.TLS)

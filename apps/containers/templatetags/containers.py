@@ -1,9 +1,6 @@
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from django import template
-from django.conf import settings
 
 from apps.containers.models import Container
 from apps.hosts.models import Host
@@ -22,13 +19,6 @@ def shown_state(container: Container) -> str:
     return container.state
 
 
-def host_address(host: Host) -> str:
-    """Where a browser reaches the host's published ports."""
-    if host.kind == Host.Kind.TLS:
-        return urlsplit(host.url.replace("tcp://", "http://", 1)).hostname or ""
-    return urlsplit(settings.EXTERNAL_URL).hostname or "127.0.0.1"
-
-
 @register.filter
 def published_ports(container: Container) -> list[dict]:
     """Published ports with a link for TCP ones: [{"label": "8080→80/tcp", "url": "http://…"}]."""
@@ -37,7 +27,7 @@ def published_ports(container: Container) -> list[dict]:
     for port in container.ports:
         if not port.get("host_port"):
             continue
-        address = port["host_ip"] if port["host_ip"] not in WILDCARD_ADDRESSES else host_address(container.host)
+        address = port["host_ip"] if port["host_ip"] not in WILDCARD_ADDRESSES else container.host.published_address
         key = (address, port["host_port"], port["protocol"])
         if key in seen:  # Docker lists IPv4 and IPv6 bindings separately
             continue
