@@ -20,10 +20,10 @@ from apps.containers import services
 from apps.containers.models import BulkJob, BulkJobItem, Container
 from apps.core.audit import record
 from apps.core.live import group_name, push_html
-from apps.hosts.engines.base import Action, EngineError
 from apps.tags.models import Tag
 from apps.users.access import has_capability
 from apps.users.capabilities import Capability
+from dockmon_agent.engine.base import Action, EngineError
 
 logger = logging.getLogger(__name__)
 

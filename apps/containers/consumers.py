@@ -41,8 +41,8 @@ from apps.containers.logs import LogRequest, line_filter
 from apps.containers.models import Container
 from apps.core.consumers import CLOSE_UNAUTHENTICATED
 from apps.hosts.engines import engine_for
-from apps.hosts.engines.base import ContainerState, Engine, EngineError, NotFound, Stream
 from apps.hosts.models import Host
+from dockmon_agent.engine.base import ContainerState, Engine, EngineError, NotFound, Stream
 
 logger = logging.getLogger(__name__)
 

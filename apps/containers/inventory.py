@@ -19,9 +19,9 @@ from apps.containers.live import push_rows
 from apps.containers.models import Container, ContainerTag
 from apps.core.audit import record
 from apps.core.models import Event
-from apps.hosts.engines.base import ContainerSnapshot, DockerEvent, Engine, NotFound
 from apps.hosts.models import Host
 from apps.tags.services import COMPOSE_PROJECT_LABEL, label_tag_names, tags_named
+from dockmon_agent.engine.base import ContainerSnapshot, DockerEvent, Engine, NotFound
 
 logger = logging.getLogger(__name__)
 

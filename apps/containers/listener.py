@@ -22,9 +22,9 @@ from django.db import close_old_connections
 from apps.containers.inventory import apply_events, sync_host
 from apps.containers.live import push_host_status
 from apps.hosts.engines import engine_for
-from apps.hosts.engines.base import DockerEvent, EngineError, Stream
 from apps.hosts.models import DIALLED_KINDS, Host
 from apps.hosts.services import FIRST_RETRY_SECONDS, MAX_RETRY_SECONDS, host_record_contact, host_record_failure
+from dockmon_agent.engine.base import DockerEvent, EngineError, Stream
 
 logger = logging.getLogger(__name__)
 

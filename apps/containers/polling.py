@@ -15,9 +15,9 @@ from django.conf import settings
 from apps.containers.inventory import SyncResult, sync_host
 from apps.containers.live import push_host_status
 from apps.hosts.engines import engine_for
-from apps.hosts.engines.base import EngineError
 from apps.hosts.models import Host
 from apps.hosts.services import host_record_contact, host_record_failure
+from dockmon_agent.engine.base import EngineError
 
 logger = logging.getLogger(__name__)
 

@@ -13,11 +13,11 @@ from apps.containers.models import Container, ContainerTag
 from apps.core.audit import record
 from apps.core.models import Event
 from apps.hosts.engines import engine_for
-from apps.hosts.engines.base import Action, EngineError, NotFound
 from apps.tags.models import Tag
 from apps.tags.services import normalise, tags_named
 from apps.users.access import has_capability
 from apps.users.capabilities import Capability
+from dockmon_agent.engine.base import Action, EngineError, NotFound
 
 # Operators run containers; renaming and removing change what exists, so they are for admins.
 ACTION_CAPABILITY = {

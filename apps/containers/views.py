@@ -27,10 +27,10 @@ from apps.containers.selectors import (
 )
 from apps.core.models import Event
 from apps.hosts.engines import engine_for
-from apps.hosts.engines.base import Action, EngineError
 from apps.tags.models import Tag
 from apps.users.access import capability_required, has_capability
 from apps.users.capabilities import Capability
+from dockmon_agent.engine.base import Action, EngineError
 
 SORT_PREFERENCE = "containers_sort"
 MASK = "••••••••"

@@ -17,7 +17,10 @@ from django.template.defaultfilters import filesizeformat
 from apps.core.audit import record
 from apps.core.models import Event
 from apps.hosts.engines import engine_for
-from apps.hosts.engines.base import (
+from apps.hosts.models import Host
+from apps.users.access import has_capability
+from apps.users.capabilities import Capability
+from dockmon_agent.engine.base import (
     Conflict,
     Engine,
     EngineError,
@@ -27,9 +30,6 @@ from apps.hosts.engines.base import (
     PruneResult,
     VolumeInfo,
 )
-from apps.hosts.models import Host
-from apps.users.access import has_capability
-from apps.users.capabilities import Capability
 
 
 def short_id(docker_id: str) -> str:

@@ -8,10 +8,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.hosts import resource_services as services
-from apps.hosts.engines.base import Conflict, EngineError, NotFound
 from apps.hosts.models import Host
 from apps.users.access import capability_required
 from apps.users.capabilities import Capability
+from dockmon_agent.engine.base import Conflict, EngineError, NotFound
 
 
 def _kind(slug: str) -> services.ResourceKind:

@@ -14,9 +14,9 @@ from django.utils import timezone
 
 from apps.core.audit import record
 from apps.core.models import AppSettings, Event
-from apps.hosts.engines.base import EngineError, HostFacts
 from apps.hosts.models import Host
 from apps.hosts.tls import TlsFacts
+from dockmon_agent.engine.base import EngineError, HostFacts
 
 # An online host is checked this often; an unreachable one is retried 5 s, 10 s, 20 s … up to 5 min.
 CHECK_INTERVAL = timedelta(seconds=30)

@@ -12,12 +12,12 @@ from apps.containers.selectors import COLUMNS, hosts_for_list, rows_for_table
 from apps.core.models import Event
 from apps.hosts import services
 from apps.hosts.engines import engine_for
-from apps.hosts.engines.base import EngineError, HostFacts
 from apps.hosts.forms import HostForm
 from apps.hosts.models import Host
 from apps.tags.services import tags_named
 from apps.users.access import capability_required
 from apps.users.capabilities import Capability
+from dockmon_agent.engine.base import EngineError, HostFacts
 
 STATUS_HISTORY_LENGTH = 20
 STATUS_ACTIONS = ("hosts.create", "hosts.update", "hosts.online", "hosts.offline", "hosts.error")

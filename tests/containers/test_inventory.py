@@ -6,8 +6,8 @@ from apps.containers.inventory import apply_events, expect_events, refresh, sync
 from apps.containers.models import Container, ContainerTag
 from apps.core.models import Event
 from apps.hosts.engines import engine_for
-from apps.hosts.engines.base import DockerEvent
 from apps.tags.models import Tag
+from dockmon_agent.engine.base import DockerEvent
 from tests.dockerenv.image import READY_MARK
 from tests.dockerenv.plugin import wait_for_log
 

@@ -24,7 +24,7 @@ from docker.client import DockerClient
 from docker.errors import NotFound as DockerNotFound
 from docker.types import Mount as DockerMount
 
-from apps.hosts.engines.base import (
+from dockmon_agent.engine.base import (
     Action,
     Conflict,
     ContainerState,
@@ -40,7 +40,7 @@ from apps.hosts.engines.base import (
     PortBinding,
     Stream,
 )
-from apps.hosts.engines.docker_api import ConnectionSpec, DockerApiEngine, SocketEngine
+from dockmon_agent.engine.docker_api import ConnectionSpec, DockerApiEngine, SocketEngine
 from tests.dockerenv.image import READY_MARK
 from tests.dockerenv.plugin import docker_host, host_port, wait_for_log
 from tests.live import free_port

@@ -19,8 +19,8 @@ from docker.client import DockerClient
 from docker.errors import TLSParameterError
 
 import tests.hosts.test_engine_socket as socket_tests
-from apps.hosts.engines import docker_api
-from apps.hosts.engines.base import (
+from dockmon_agent.engine import docker_api
+from dockmon_agent.engine.base import (
     Action,
     CertificateRejected,
     ContainerState,
@@ -31,7 +31,7 @@ from apps.hosts.engines.base import (
     ServerCertificateInvalid,
     TlsHandshakeFailed,
 )
-from apps.hosts.engines.docker_api import ConnectionSpec, SocketEngine, TlsEngine
+from dockmon_agent.engine.docker_api import ConnectionSpec, SocketEngine, TlsEngine
 from tests.dockerenv.certs import CertKey, TlsCerts
 from tests.dockerenv.image import READY_MARK
 from tests.dockerenv.plugin import wait_for_log

@@ -24,8 +24,8 @@ from docker.client import DockerClient
 from docker.errors import NotFound as DockerNotFound
 
 from apps.core.models import Event
-from apps.hosts.engines.docker_api import SocketEngine
 from apps.hosts.models import Host
+from dockmon_agent.engine.docker_api import SocketEngine
 
 pytestmark = pytest.mark.django_db
 

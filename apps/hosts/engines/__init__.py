@@ -6,15 +6,15 @@ from typing import TYPE_CHECKING
 
 from django.utils.module_loading import import_string
 
-from apps.hosts.engines.base import Engine, EngineError
+from dockmon_agent.engine.base import Engine, EngineError
 
 if TYPE_CHECKING:
     from apps.hosts.models import Host
 
 # Kind → engine class, imported on first use. The agent's engine is registered by its own app.
 ENGINES: dict[str, str] = {
-    "socket": "apps.hosts.engines.docker_api.SocketEngine",
-    "tls": "apps.hosts.engines.docker_api.TlsEngine",
+    "socket": "dockmon_agent.engine.docker_api.SocketEngine",
+    "tls": "dockmon_agent.engine.docker_api.TlsEngine",
 }
 
 

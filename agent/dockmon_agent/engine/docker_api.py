@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple, Self, TypeVar
+from typing import Any, NamedTuple, Protocol, Self, TypeVar
 from urllib.parse import urlsplit
 
 import requests
@@ -39,7 +39,7 @@ from docker.errors import APIError, DockerException, create_api_error_from_http_
 from docker.tls import TLSConfig
 from docker.utils import version_lt
 
-from apps.hosts.engines.base import (
+from dockmon_agent.engine.base import (
     Action,
     CertificateRejected,
     Conflict,
@@ -66,8 +66,15 @@ from apps.hosts.engines.base import (
     VolumeInfo,
 )
 
-if TYPE_CHECKING:
-    from apps.hosts.models import Host
+
+class HostAddress(Protocol):
+    """What a spec is built from: the server's Host model, or anything with these attributes."""
+
+    url: str
+    tls_ca: str
+    tls_cert: str
+    tls_key: str
+
 
 DEFAULT_SOCKET_URL = "unix:///var/run/docker.sock"
 PLAIN_PORT = 2375
@@ -99,7 +106,7 @@ class ConnectionSpec:
     timeout: float = DEFAULT_TIMEOUT
 
     @classmethod
-    def from_host(cls, host: Host) -> ConnectionSpec:
+    def from_host(cls, host: HostAddress) -> ConnectionSpec:
         return cls(url=host.url, ca_pem=host.tls_ca, cert_pem=host.tls_cert, key_pem=host.tls_key)
 
 
@@ -622,7 +629,7 @@ class DockerApiEngine(Engine):
         self._streams: weakref.WeakSet[ResponseStream] = weakref.WeakSet()
 
     @classmethod
-    def for_host(cls, host: Host) -> Self:
+    def for_host(cls, host: HostAddress) -> Self:
         return cls(ConnectionSpec.from_host(host))
 
     @staticmethod
