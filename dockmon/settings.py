@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "apps.tags",
     "apps.hosts",
     "apps.containers",
+    "apps.agents",
 ]
 
 MIDDLEWARE = [

@@ -5,6 +5,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("", include("apps.users.urls")),
+    path("", include("apps.agents.urls")),
     path("", include("apps.hosts.urls")),
     path("", include("apps.containers.urls")),
     path("", include("apps.tags.urls")),

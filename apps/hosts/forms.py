@@ -41,9 +41,8 @@ class HostForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        # Agents register themselves through their own flow; this form adds socket and TLS hosts.
-        self.fields["kind"].choices = [(k, label) for k, label in Host.Kind.choices if k != Host.Kind.AGENT]
-        self.fields["url"].required = True
+        # An agent dials in, so its host has no address; the others need one.
+        self.fields["url"].required = False
         self.tls_facts: tls.TlsFacts | None = None
         self.pem: dict[str, str] = {}
         if self.instance.pk:
@@ -68,7 +67,12 @@ class HostForm(forms.ModelForm):
     def clean(self) -> dict:
         data = super().clean()
         kind, url = data.get("kind"), (data.get("url") or "").strip()
-        if kind and url and not url.startswith(SCHEMES[kind]):
+        if kind == Host.Kind.AGENT:
+            data["url"] = ""
+            return data
+        if kind and not url:
+            self.add_error("url", "DockMon needs the daemon's address.")
+        elif kind and not url.startswith(SCHEMES[kind]):
             expected = " or ".join(SCHEMES[kind])
             self.add_error("url", f"A {Host.Kind(kind).label.lower()} URL starts with {expected}")
         if kind == Host.Kind.TLS:

@@ -72,6 +72,8 @@ class Host(models.Model):
         """Where a browser reaches ports the host publishes on all interfaces."""
         if self.kind == self.Kind.TLS:
             return urlsplit(self.url.replace("tcp://", "http://", 1)).hostname or ""
+        if self.kind == self.Kind.AGENT:
+            return self.facts.get("name", "")  # the remote machine's own host name, as its Docker reports it
         return urlsplit(settings.EXTERNAL_URL).hostname or "127.0.0.1"
 
     @property

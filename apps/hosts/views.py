@@ -6,6 +6,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from apps.agents.views import agent_connect_page
 from apps.containers.live import row_html
 from apps.containers.models import Container
 from apps.containers.selectors import COLUMNS, hosts_for_list, rows_for_table
@@ -13,7 +14,7 @@ from apps.core.models import Event
 from apps.hosts import services
 from apps.hosts.engines import engine_for
 from apps.hosts.forms import HostForm
-from apps.hosts.models import Host
+from apps.hosts.models import DIALLED_KINDS, Host
 from apps.tags.services import tags_named
 from apps.users.access import capability_required
 from apps.users.capabilities import Capability
@@ -52,7 +53,8 @@ def _save_if_it_answers(request: HttpRequest, form: HostForm) -> Host | None:
     """Save a host only when DockMon can talk to it: wrong certificates or a non-Docker address are refused
     outright; an unreachable host only when the user says to save it anyway (it may be down right now)."""
     candidate = form.save(commit=False)
-    facts, problem = _connect(candidate)
+    # An agent's host cannot be reached before its agent connects; the others are tried now.
+    facts, problem = _connect(candidate) if candidate.kind in DIALLED_KINDS else (None, None)
     if problem is not None and (problem.permanent or not form.cleaned_data["save_unreachable"]):
         hint = "" if problem.permanent else " Tick “Save even if it does not answer now” to add it anyway."
         form.add_error(None, f"Not saved: DockMon could not connect. {problem}{hint}")
@@ -75,6 +77,9 @@ def _save_if_it_answers(request: HttpRequest, form: HostForm) -> Host | None:
 def host_add(request: HttpRequest) -> HttpResponse:
     form = HostForm(request.POST or None, request.FILES or None, initial={"kind": Host.Kind.TLS})
     if request.method == "POST" and form.is_valid() and (host := _save_if_it_answers(request, form)):
+        if host.kind == Host.Kind.AGENT:
+            # The registration token is shown once, on the answer to this request.
+            return agent_connect_page(request, host, multi_use=False)
         messages.success(request, f"Host {host.name} added. Its containers appear in a few seconds.")
         return redirect("hosts:detail", pk=host.pk)
     return render(request, "hosts/host_form.html", {"form": form, "adding": True})
