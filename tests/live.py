@@ -36,6 +36,7 @@ class LiveDockMon:
     redis_url: str
     port: int = field(default_factory=free_port)
     redis_prefix: str = field(default_factory=lambda: f"dmlive-{uuid.uuid4().hex[:10]}")
+    extra_env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen | None = None
 
     @property
@@ -60,11 +61,12 @@ class LiveDockMon:
         )
         if self.database_url:
             env["DATABASE_URL"] = self.database_url
+        env.update(self.extra_env)
         return env
 
     def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("wb") as log:
+        with self.log_path.open("ab") as log:  # a restart appends: the whole story stays in one file
             self.process = subprocess.Popen(
                 [str(ROOT / "scripts" / "run")],
                 cwd=ROOT,

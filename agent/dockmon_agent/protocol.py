@@ -45,8 +45,9 @@ from dockmon_agent.engine.base import (
 
 PROTOCOL_VERSION = 1
 PATH = "/ws/agent/"
-# Nothing an agent sends legitimately comes near this; log chunks are cut well below it.
-MAX_MESSAGE_BYTES = 1024 * 1024
+# The largest legitimate message is the container list of a big host (~2.5 KB a container); log chunks
+# are cut far below it.
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 CHUNK_LINES = 500
 CHUNK_BYTES = 256 * 1024
 HEARTBEAT_SECONDS = 30
@@ -76,10 +77,12 @@ class Register:
     token: str
     name: str
     engine_id: str
-    facts: HostFacts
+    # None (with docker_error) when the agent's Docker daemon does not answer yet.
+    facts: HostFacts | None
     # Cloned VMs share Docker engine ids: the agent says so explicitly to be registered as another host.
     separate: bool = False
     agent_version: str = ""
+    docker_error: str = ""
 
 
 @dataclass(frozen=True)
@@ -88,8 +91,9 @@ class Hello:
 
     credential: str
     engine_id: str
-    facts: HostFacts
+    facts: HostFacts | None  # None (with docker_error) when the agent's Docker daemon does not answer yet
     agent_version: str = ""
+    docker_error: str = ""
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,7 @@ class Registered:
 
     host: int
     credential: str
+    heartbeat_seconds: int = HEARTBEAT_SECONDS
 
 
 @dataclass(frozen=True)

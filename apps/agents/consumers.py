@@ -154,7 +154,7 @@ class AgentConsumer(AsyncWebsocketConsumer):
         if replaced:
             await self.channel_layer.send(replaced, {"type": "agent.replaced"})
         logger.info("Agent of %s connected", self.host.name)
-        await database_sync_to_async(_contact)(self.host, message.payload.facts, "")
+        await database_sync_to_async(_contact)(self.host, message.payload.facts, message.payload.docker_error)
         await self.work.put(("sync", ()))
 
     async def on_heartbeat(self, message: protocol.Message) -> None:

@@ -213,3 +213,21 @@ async def test_disconnect_and_revocation(agent_host, token, admin):
     await again.say("hello", protocol.Hello(credential=registered.credential, engine_id="ENGINE-1", facts=FACTS))
     closed = await again.socket.receive_output(timeout=5)
     assert closed["code"] == protocol.CLOSE_REFUSED and "revoked" in closed["reason"]
+
+
+async def test_an_agent_whose_docker_does_not_answer_shows_why(agent_host, token):
+    first, registered = await registered_agent(token)
+    await first.socket.disconnect()
+    agent = ScriptedAgent()
+    await agent.connect()
+    await agent.say("hello", protocol.Hello(credential=registered.credential, engine_id="", facts=None,
+                                            docker_error="Nothing answers at unix:///var/run/docker.sock"))  # fmt: skip
+    assert (await agent.hear()).type == "welcome"
+    await asyncio.sleep(0.2)
+    host = await sync_to_async(Host.objects.get)(pk=agent_host.pk)
+    assert host.status == "offline" and "its Docker daemon does not answer" in host.last_error
+    await agent.say("heartbeat", protocol.Heartbeat(host=registered.host, facts=FACTS))
+    await asyncio.sleep(0.3)
+    host = await sync_to_async(Host.objects.get)(pk=agent_host.pk)
+    assert host.status == "online"
+    await agent.socket.disconnect()
