@@ -125,9 +125,14 @@ def test_an_agent_host_from_registration_to_revocation(live, run_container, tmp_
         c.reload()
         assert c.status == "exited"
 
+        # Logs and the host's images come through the agent too.
+        c.start()
+        wait_until(lambda: "testapp: ready" in app.get(f"/containers/{pk}/logs.txt?tail=20"), 20, "the log")
+        assert "dockenv/testapp:1" in app.get(f"/hosts/{host_pk}/images/")
+
         # Malformed and foreign-host messages are refused; the server keeps serving the real agent.
         _misbehave(live, app)
-        assert app.post(f"/containers/{pk}/start/").status_code in (200, 302)
+        assert app.post(f"/containers/{pk}/restart/").status_code in (200, 302)
         c.reload()
         assert c.status == "running"
 
