@@ -522,9 +522,11 @@ async def test_a_replaced_agent_says_so_and_keeps_trying(
     server: FakeServer, connection: AgentConnection, caplog: pytest.LogCaptureFixture
 ) -> None:
     await connection.ws.close(protocol.CLOSE_REPLACED, "Another connection of this agent took over.")
+    async with asyncio.timeout(10):  # said once the close is handled, before the (slow) retry
+        while "Another copy of this agent (same credential) connected and replaced this one" not in caplog.text:
+            await asyncio.sleep(0.05)
     again = await server.next_connection()
     assert again.first.type == "hello"
-    assert "Another copy of this agent (same credential) connected and replaced this one" in caplog.text
 
 
 class FlakyEngine(SocketEngine):
