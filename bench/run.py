@@ -3,8 +3,9 @@
 Everything runs against real services: the local Docker daemon, Redis and SQLite. Django is set up with a
 temporary data directory (so a fresh SQLite database) and a Redis key prefix of its own, both removed at
 the end, so a run never touches a running DockMon. Each figure is printed next to a reference measured in
-the same run (the `docker` CLI doing the same work), and everything goes to bench/results/latest.json.
-See bench/README.md.
+the same run (the `docker` CLI, or the local socket, doing the same work), and everything goes to
+bench/results/latest.json. The agent bench starts a whole DockMon (scripts/run) inside that data dir and
+prefix, and an agent process. See bench/README.md.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--containers", type=int, help="containers for the inventory bench (200; 100 with --quick)")
     parser.add_argument("--rows", type=int, default=500, help="container rows for the page bench (500)")
     parser.add_argument("--quick", action="store_true", help="fewer repetitions (under ~2 minutes in all)")
-    parser.add_argument("--only", choices=["pages", "inventory"], help="run one bench only")
+    parser.add_argument("--only", choices=["pages", "inventory", "agent"], help="run one bench only")
     parser.add_argument("--profile", action="store_true", help="also print a cProfile of the page requests")
     parser.add_argument("--output", type=Path, default=RESULTS, help=f"JSON results (default {RESULTS})")
     args = parser.parse_args(argv)
@@ -217,6 +218,10 @@ def main(argv: list[str] | None = None) -> int:
             from bench import inventory
 
             measurements += inventory.run(containers=args.containers, quick=args.quick)
+        if args.only in (None, "agent"):
+            from bench import agent  # last: it starts a whole DockMon on the run's Redis prefix
+
+            measurements += agent.run(quick=args.quick)
         summarise(measurements)
         print_table(measurements)
         missed = [m["label"] for m in measurements if m.get("meets_target") is False]

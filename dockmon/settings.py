@@ -123,7 +123,9 @@ CACHES = {
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": f"{REDIS_PREFIX}:asgi"},
+        # No socket timeout: the layer blocks on Redis for 5 s at a time while a socket is idle, and redis-py's
+        # default 5 s read timeout would end every idle WebSocket after 5 s.
+        "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": None}], "prefix": f"{REDIS_PREFIX}:asgi"},
     }
 }
 

@@ -21,7 +21,7 @@ from apps.users.capabilities import Role
 from apps.users.models import User
 from dockmon.celery import app as celery_app
 from tests.factories import UserFactory
-from tests.live import free_port
+from tests.live import forget_redis_prefix, free_port
 
 PASSWORD = "correct horse battery staple"
 
@@ -144,6 +144,13 @@ def viewer_cookie(viewer, client_for) -> bytes:
 @pytest.fixture(scope="session")
 def redis_client() -> redis.Redis:
     return redis.Redis.from_url(settings.REDIS_URL)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _forget_this_runs_redis_keys() -> Iterator[None]:
+    """The run's Redis keys (cache, channel layer, Celery queues) share its prefix: gone at the end."""
+    yield
+    forget_redis_prefix(settings.REDIS_URL, settings.REDIS_PREFIX)
 
 
 @pytest.fixture(autouse=True)

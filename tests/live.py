@@ -18,6 +18,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
+import redis
 
 ROOT = Path(__file__).resolve().parents[1]
 START_TIMEOUT = 90
@@ -111,6 +112,17 @@ class LiveDockMon:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
+
+    def forget(self) -> None:
+        """Delete this instance's Redis keys (queues, channels, cache), once it is stopped for good."""
+        forget_redis_prefix(self.redis_url, self.redis_prefix)
+
+
+def forget_redis_prefix(redis_url: str, prefix: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    keys = list(client.scan_iter(f"{prefix}:*", count=1000))
+    for start in range(0, len(keys), 1000):
+        client.delete(*keys[start : start + 1000])
 
 
 class ScratchPostgres:

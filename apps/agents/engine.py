@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
+import redis
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
@@ -49,24 +51,35 @@ class AgentEngine(Engine):
 
     # --- plumbing
 
+    @contextmanager
+    def _broker(self) -> Iterator[None]:
+        """Requests travel through Redis: when it fails, say so as an engine error, not a crash."""
+        try:
+            yield
+        except redis.RedisError as problem:
+            raise EngineError(f"DockMon cannot reach the agent of {self.host_name}: Redis fails ({problem})") from None
+
     def _send(self, name: str, args: Any) -> tuple[str, str]:
-        channel = presence.channel_of(self.host_pk, self._redis)
-        if channel is None:
-            raise AgentOffline(f"The agent of {self.host_name} is offline.")
-        request_id = uuid.uuid4().hex
-        reply_key = presence.reply_key(request_id)
-        message = {"type": "agent.request", "id": request_id, "name": name, "args": protocol.to_wire(args),
-                   "reply_key": reply_key}  # fmt: skip
-        async_to_sync(get_channel_layer().send)(channel, message)
+        with self._broker():
+            channel = presence.channel_of(self.host_pk, self._redis)
+            if channel is None:
+                raise AgentOffline(f"The agent of {self.host_name} is offline.")
+            request_id = uuid.uuid4().hex
+            reply_key = presence.reply_key(request_id)
+            message = {"type": "agent.request", "id": request_id, "name": name, "args": protocol.to_wire(args),
+                       "reply_key": reply_key}  # fmt: skip
+            async_to_sync(get_channel_layer().send)(channel, message)
         return request_id, reply_key
 
     def _cancel(self, request_id: str) -> None:
-        channel = presence.channel_of(self.host_pk, self._redis)
-        if channel is not None:
-            async_to_sync(get_channel_layer().send)(channel, {"type": "agent.cancel", "id": request_id})
+        with self._broker():
+            channel = presence.channel_of(self.host_pk, self._redis)
+            if channel is not None:
+                async_to_sync(get_channel_layer().send)(channel, {"type": "agent.cancel", "id": request_id})
 
     def _next(self, reply_key: str, timeout: float) -> dict | None:
-        item = self._redis.blpop([reply_key], timeout=timeout)
+        with self._broker():
+            item = self._redis.blpop([reply_key], timeout=timeout)
         return json.loads(item[1]) if item else None
 
     def _call(self, name: str, args: Any = None, timeout: float = protocol.REQUEST_TIMEOUT_SECONDS) -> Any:

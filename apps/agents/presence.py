@@ -28,7 +28,11 @@ def reply_key(request_id: str) -> str:
 
 
 def sync_client() -> redis.Redis:
-    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=5)
+    # No read timeout: engines block on their reply list for as long as a request may take (BLPOP has its own
+    # timeout); keepalive notices a Redis that went away meanwhile.
+    return redis.Redis.from_url(
+        settings.REDIS_URL, socket_timeout=None, socket_connect_timeout=5, socket_keepalive=True
+    )
 
 
 def async_client() -> redis.asyncio.Redis:

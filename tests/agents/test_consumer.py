@@ -231,3 +231,14 @@ async def test_an_agent_whose_docker_does_not_answer_shows_why(agent_host, token
     host = await sync_to_async(Host.objects.get)(pk=agent_host.pk)
     assert host.status == "online"
     await agent.socket.disconnect()
+
+
+async def test_an_answer_that_takes_longer_than_five_seconds_arrives(agent_host, token):
+    agent, _ = await registered_agent(token)
+    engine = AgentEngine.for_host(agent_host)
+    facts = asyncio.ensure_future(sync_to_async(engine.info, thread_sensitive=False)())
+    request = await agent.hear()
+    await asyncio.sleep(6.5)  # a slow Docker; Redis reads must not time out first
+    await agent.say("reply", protocol.Reply(result=protocol.to_wire(FACTS)), id=request.id)
+    assert (await facts) == FACTS
+    await agent.socket.disconnect()

@@ -60,6 +60,7 @@ def live(tmp_path_factory) -> Iterator[LiveDockMon]:
     server.start()
     yield server
     server.stop()
+    server.forget()
 
 
 def _redis_url() -> str:

@@ -1,5 +1,6 @@
 """The live WebSocket through the real ASGI router, auth stack and Redis channel layer."""
 
+import asyncio
 import re
 
 import pytest
@@ -66,3 +67,13 @@ async def test_a_new_audit_event_updates_the_recent_activity_widget(admin_cookie
 async def _push(function, *args, **kwargs):
     """Call a sync server-side function the way a view or Celery task would."""
     await sync_to_async(function, thread_sensitive=False)(*args, **kwargs)
+
+
+async def test_an_idle_socket_stays_open_and_still_receives(admin_cookie):
+    # redis-py's default 5 s read timeout once closed every WebSocket idle for 5 s.
+    socket = socket_for(admin_cookie)
+    assert (await socket.connect())[0]
+    await asyncio.sleep(6.5)
+    await _push(push_html, "dashboard", '<div id="getting-started">still here</div>')
+    assert await socket.receive_from(timeout=5) == '<div id="getting-started">still here</div>'
+    await socket.disconnect()

@@ -43,6 +43,7 @@ def _run(live: LiveDockMon) -> Iterator[LiveDockMon]:
         yield live
     finally:
         live.stop()
+        live.forget()
 
 
 @pytest.fixture(scope="session")
