@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email import policy
@@ -100,8 +101,15 @@ def email_to(smtp_server: Mailbox, settings) -> Mailbox:
 @pytest.fixture
 def celery_worker() -> Iterator[None]:
     """A real Celery worker on this run's Redis queue, in a thread (tests using it need transaction=True)."""
-    with start_worker(celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
-        yield
+    # start_worker sets the root logger's level (to ERROR by default), which would silence the log
+    # records later tests look for: keep ours, and put it back afterwards.
+    root_level = logging.getLogger().level
+    try:
+        with start_worker(celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=10,
+                          loglevel=logging.getLevelName(root_level)):  # fmt: skip
+            yield
+    finally:
+        logging.getLogger().setLevel(root_level)
 
 
 @pytest.fixture
