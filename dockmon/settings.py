@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "apps.hosts",
     "apps.containers",
     "apps.agents",
+    "apps.metrics",
 ]
 
 MIDDLEWARE = [

@@ -9,6 +9,7 @@ urlpatterns = [
     path("", include("apps.hosts.urls")),
     path("", include("apps.containers.urls")),
     path("", include("apps.tags.urls")),
+    path("", include("apps.metrics.urls")),
     path("", include("apps.core.urls")),
 ]
 

@@ -163,11 +163,13 @@ def _forget_this_runs_redis_keys() -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def _forget_cached_state(redis_client: redis.Redis) -> Iterator[None]:
-    """Rate-limit counters live in the cache: each test starts with none.
+    """Rate-limit counters live in the cache, metrics by host id (which the next test reuses): each test
+    starts with none.
 
     Only this run's keys go (the run has its own prefix); never FLUSHDB a shared Redis.
     """
     yield
-    keys = list(redis_client.scan_iter(f"{settings.REDIS_PREFIX}:1:*", count=500))
-    if keys:
-        redis_client.delete(*keys)
+    for pattern in ("1:*", "metrics:*"):
+        keys = list(redis_client.scan_iter(f"{settings.REDIS_PREFIX}:{pattern}", count=500))
+        if keys:
+            redis_client.delete(*keys)

@@ -42,6 +42,7 @@ from dockmon_agent.engine.base import (
     PruneResult,
     VolumeInfo,
 )
+from dockmon_agent.stats import HostStats, StatsSample
 
 PROTOCOL_VERSION = 1
 PATH = "/ws/agent/"
@@ -222,6 +223,11 @@ class PruneArgs:
 
 
 @dataclass(frozen=True)
+class StatsArgs:
+    container_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Operation:
     args: type
     result: Any  # a type the codec can decode; None for "nothing"
@@ -244,6 +250,8 @@ OPERATIONS: dict[str, Operation] = {
     "volumes": Operation(NoArgs, list[VolumeInfo]),
     "remove_volume": Operation(VolumeRef, None),
     "prune_volumes": Operation(PruneArgs, PruneResult),
+    "stats": Operation(StatsArgs, list[StatsSample]),
+    "host_stats": Operation(NoArgs, HostStats),
 }
 
 # Errors that cross the wire by class name; anything else arrives as a plain EngineError.
@@ -261,6 +269,7 @@ ERRORS: dict[str, type[base.EngineError]] = {
         base.Conflict,
         base.NotModified,
         base.AgentOffline,
+        base.NotSupported,
     )
 }
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -34,6 +34,7 @@ from dockmon_agent.engine.base import (
     Stream,
     VolumeInfo,
 )
+from dockmon_agent.stats import HostStats, StatsSample
 
 # A stream waits this long for each chunk before checking whether it was closed.
 STREAM_POLL_SECONDS = 1
@@ -145,6 +146,12 @@ class AgentEngine(Engine):
 
     def prune_volumes(self, *, labels: dict[str, str] | None = None) -> PruneResult:
         return self._call("prune_volumes", protocol.PruneArgs(labels))
+
+    def stats(self, container_ids: Sequence[str]) -> list[StatsSample]:
+        return self._call("stats", protocol.StatsArgs(tuple(container_ids)))
+
+    def host_stats(self) -> HostStats:
+        return self._call("host_stats")
 
     def close(self) -> None:
         self._redis.close()

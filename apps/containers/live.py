@@ -17,6 +17,8 @@ from apps.containers.models import Container
 from apps.containers.selectors import fleet_summary, hosts_for_list
 from apps.core.live import group_name, push_many
 from apps.hosts.models import Host
+from apps.metrics import store
+from apps.metrics.formatting import metric_cells
 from apps.tags.services import tags_version
 
 ROW_TEMPLATE = "containers/widgets/container_row.html"
@@ -24,6 +26,7 @@ SUMMARY_TEMPLATE = "containers/widgets/container_summary.html"
 FLEET_TEMPLATE = "containers/widgets/fleet.html"
 HOST_CARD_TEMPLATE = "hosts/widgets/host_card.html"
 ROW_CACHE_SECONDS = 24 * 3600
+METRICS_MARKER = "__METRIC_CELLS__"
 
 
 def _row_key(row: Container, tags_version: int) -> str:
@@ -35,6 +38,19 @@ def _row_key(row: Container, tags_version: int) -> str:
 
 
 def row_html(rows: list[Container]) -> list[str]:
+    """Each row's HTML with its latest CPU and memory figures.
+
+    The cached part changes only with the container; the figures change every sweep, so they are set into
+    a marker of the cached HTML here (and pushed alone by the collector).
+    """
+    latest = store.latest_many(sorted({row.host_id for row in rows}))
+    return [
+        html.replace(METRICS_MARKER, "".join(metric_cells(row.pk, latest.get(row.host_id, {}).get(f"c:{row.pk}"))))
+        for row, html in zip(rows, _cached_row_html(rows), strict=True)
+    ]
+
+
+def _cached_row_html(rows: list[Container]) -> list[str]:
     """Each row's HTML, from the cache where it is fresh, rendered (and cached) where not.
 
     Rows need `host` loaded; tags are fetched only for the rows that must be rendered.

@@ -6,14 +6,11 @@ whatever it could not see (it was down, or another process holds the host) and k
 
 from __future__ import annotations
 
-import contextlib
 import logging
-
-import redis
-from django.conf import settings
 
 from apps.containers.inventory import SyncResult, sync_host
 from apps.containers.live import push_host_status
+from apps.core.redis_client import held_alone
 from apps.hosts.engines import engine_for
 from apps.hosts.models import Host
 from apps.hosts.services import host_record_contact, host_record_failure
@@ -26,23 +23,18 @@ POLL_LOCK_SECONDS = 60
 
 def poll_host(host: Host) -> SyncResult | None:
     """Check the host and sync its containers; two workers never poll the same host at once."""
-    client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=5)
-    lock = client.lock(f"{settings.REDIS_PREFIX}:poll-host:{host.pk}", timeout=POLL_LOCK_SECONDS, blocking=False)
-    if not lock.acquire():
-        return None
-    try:
-        with engine_for(host) as engine:
-            came_back = host_record_contact(host, engine.info())
-            result = sync_host(host, engine)
-    except EngineError as error:
-        if host_record_failure(host, error):
-            push_host_status(host)
-        logger.info("Host %s: %s", host.name, error)
-        return None
-    else:
-        if came_back:
-            push_host_status(host)
-        return result
-    finally:
-        with contextlib.suppress(redis.exceptions.LockError):  # it expired meanwhile: nothing to release
-            lock.release()
+    with held_alone(f"poll-host:{host.pk}", POLL_LOCK_SECONDS) as alone:
+        if not alone:
+            return None
+        try:
+            with engine_for(host) as engine:
+                came_back = host_record_contact(host, engine.info())
+                result = sync_host(host, engine)
+        except EngineError as error:
+            if host_record_failure(host, error):
+                push_host_status(host)
+            logger.info("Host %s: %s", host.name, error)
+            return None
+    if came_back:
+        push_host_status(host)
+    return result

@@ -28,6 +28,8 @@ COLUMNS = [
     ("state", "State"),
     ("image", "Image"),
     ("uptime", "Up"),
+    ("", "CPU"),  # the latest sweep's figures (apps.metrics), not sortable: they live in Redis
+    ("", "Memory"),
     ("", "Ports"),
     ("", "Tags"),
 ]

@@ -27,6 +27,7 @@ from apps.containers.selectors import (
 )
 from apps.core.models import Event
 from apps.hosts.engines import engine_for
+from apps.metrics import store as metrics_store
 from apps.tags.models import Tag
 from apps.users.access import capability_required, has_capability
 from apps.users.capabilities import Capability
@@ -75,6 +76,9 @@ def container_detail(request: HttpRequest, pk: int) -> HttpResponse:
     container = _container(pk)
     context = {
         "c": container,
+        "now": metrics_store.latest(container.host_id).get(f"c:{container.pk}") or {},
+        "series_url": reverse("metrics:container_series", args=[container.pk]),
+        "feed_id": f"ctr-{container.pk}",
         "events": Event.objects.filter(target_type="container", target_id=str(container.pk))[:CONTAINER_EVENTS_SHOWN],
         "rename_form": RenameForm(initial={"name": container.name}),
         "remove_form": RemoveForm(),

@@ -11,10 +11,13 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import redis
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.template.loader import render_to_string
 
+from apps.core.redis_client import shared_redis
 from apps.users.access import has_capability
 from apps.users.capabilities import Capability
 
@@ -62,6 +65,26 @@ def groups_for(user, watch: list[str]) -> list[str]:
         elif ident.isdigit() and (watchable.allows is None or watchable.allows(user, int(ident))):
             groups.append(group_name(kind, int(ident)))
     return groups
+
+
+def watched(groups: list[str]) -> set[str]:
+    """The groups that have at least one member now, so a tick renders nothing nobody would see.
+
+    channels-redis keeps each group as a sorted set of its members under `<layer prefix>:group:<name>`.
+    """
+    if not groups:
+        return set()
+    prefix = settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"]
+    try:
+        client = shared_redis()
+        pipe = client.pipeline(transaction=False)
+        for group in groups:
+            pipe.zcard(f"{prefix}:group:{group}")
+        counts = pipe.execute()
+    except redis.RedisError as exc:
+        logger.warning("Cannot tell who watches: %s", exc)
+        return set()
+    return {group for group, count in zip(groups, counts, strict=True) if count}
 
 
 def push_html(group: str, html: str) -> None:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Self
+
 from django.conf import settings
 from django.db import models
 
@@ -54,7 +56,19 @@ class Event(models.Model):
         return f"{self.timestamp:%Y-%m-%d %H:%M:%S} {self.actor_name or self.actor_kind} {self.action}"
 
 
-class AppSettings(models.Model):
+class SingleRow(models.Model):
+    """A model of one row (settings), created with its defaults on first use."""
+
+    class Meta:
+        abstract = True
+
+    @classmethod
+    def load(cls) -> Self:
+        row, _ = cls.objects.get_or_create(pk=1)
+        return row
+
+
+class AppSettings(SingleRow):
     """Global settings changed from the Settings page; one row, created on first use."""
 
     instance_name = models.CharField(
@@ -73,8 +87,3 @@ class AppSettings(models.Model):
 
     def __str__(self) -> str:
         return "DockMon settings"
-
-    @classmethod
-    def load(cls) -> AppSettings:
-        settings_row, _ = cls.objects.get_or_create(pk=1)
-        return settings_row

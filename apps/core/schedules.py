@@ -13,6 +13,8 @@ class DefaultSchedule:
     crontab: dict | None = None  # minute/hour/... fields
     every_seconds: int | None = None
     description: str = ""
+    # A run not started within this many seconds is dropped: a backlog never stacks duplicate runs.
+    expire_seconds: int | None = None
 
 
 # Apps add their own entries from AppConfig.ready() through add_default_schedule().
@@ -44,4 +46,10 @@ def schedules_ensure() -> None:
                 every=default.every_seconds, period=IntervalSchedule.SECONDS
             )
             timing = {"interval": interval}
-        PeriodicTask.objects.create(name=default.name, task=default.task, description=default.description, **timing)
+        PeriodicTask.objects.create(
+            name=default.name,
+            task=default.task,
+            description=default.description,
+            expire_seconds=default.expire_seconds,
+            **timing,
+        )

@@ -14,12 +14,13 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 
-from apps.containers.selectors import fleet_summary
+from apps.containers.selectors import fleet_summary, hosts_for_list
 from apps.core import health, selectors, services
 from apps.core.audit import ACTION_LABELS
 from apps.core.forms import AppSettingsForm, EventFilterForm
 from apps.core.models import AppSettings, Event
 from apps.core.navigation import UPCOMING_SECTIONS
+from apps.metrics.live_tags import tag_groups
 from apps.users.access import capability_required, has_capability
 from apps.users.capabilities import Capability
 
@@ -29,6 +30,9 @@ EVENTS_PER_PAGE = 50
 def dashboard(request: HttpRequest) -> HttpResponse:
     fleet = fleet_summary()
     context = {"fleet": fleet, "has_hosts": fleet["hosts"] > 0}
+    if context["has_hosts"]:
+        context["hosts"] = hosts_for_list()
+        context["tag_groups"] = tag_groups()
     if has_capability(request.user, Capability.AUDIT_VIEW):
         context["recent_events"] = selectors.recent_events()
     return render(request, "core/dashboard.html", context)

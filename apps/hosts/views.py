@@ -4,6 +4,7 @@ from django.contrib import messages
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from apps.agents.views import agent_connect_page
@@ -15,6 +16,7 @@ from apps.hosts import services
 from apps.hosts.engines import engine_for
 from apps.hosts.forms import HostForm
 from apps.hosts.models import DIALLED_KINDS, Host
+from apps.metrics import store as metrics_store
 from apps.tags.services import tags_named
 from apps.users.access import capability_required
 from apps.users.capabilities import Capability
@@ -36,7 +38,15 @@ def host_detail(request: HttpRequest, pk: int) -> HttpResponse:
     host = get_object_or_404(hosts_for_list(), pk=pk)
     history = Event.objects.filter(host=host, action__in=STATUS_ACTIONS).order_by("-timestamp")[:STATUS_HISTORY_LENGTH]
     rows = list(rows_for_table().filter(host=host).exclude(state=Container.State.REMOVED).order_by("name"))
-    context = {"host": host, "history": history, "row_html": row_html(rows), "columns": COLUMNS}
+    context = {
+        "host": host,
+        "history": history,
+        "row_html": row_html(rows),
+        "columns": COLUMNS,
+        "now": metrics_store.latest(host.pk).get("host") or {},
+        "series_url": reverse("metrics:host_series", args=[host.pk]),
+        "feed_id": f"host-{host.pk}",
+    }
     return render(request, "hosts/host_detail.html", context)
 
 

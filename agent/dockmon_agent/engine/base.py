@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import enum
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+
+from dockmon_agent.stats import HostStats, StatsSample
 
 # --- errors -----------------------------------------------------------------------------------
 
@@ -71,6 +73,10 @@ class NotModified(EngineError):
 
 class AgentOffline(EngineError):
     """The host's agent is not connected right now."""
+
+
+class NotSupported(EngineError):
+    """This kind of connection cannot do that (a Docker API cannot tell its machine's CPU, memory, disks)."""
 
 
 # --- what engines return -------------------------------------------------------------------------
@@ -287,6 +293,16 @@ class Engine(ABC):
     @abstractmethod
     def prune_volumes(self, *, labels: Mapping[str, str] | None = None) -> PruneResult:
         """Remove volumes no container uses (only those carrying all `labels`, when given)."""
+
+    @abstractmethod
+    def stats(self, container_ids: Sequence[str]) -> list[StatsSample]:
+        """One reading of each of these running containers, taken concurrently. Containers that stopped or
+        vanished meanwhile are left out; an error of the host (unreachable, timeout) is raised."""
+
+    @abstractmethod
+    def host_stats(self) -> HostStats:
+        """The CPU, memory, disks and network of the machine the daemon runs on; raises NotSupported where the
+        connection cannot see them (only an agent, running on the machine, can)."""
 
     @abstractmethod
     def close(self) -> None: ...

@@ -11,6 +11,7 @@ import contextlib
 import errno
 import http.client
 import json
+import logging
 import os
 import re
 import shutil
@@ -23,13 +24,13 @@ import traceback
 import weakref
 from abc import abstractmethod
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol, Self, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import requests
 import urllib3
@@ -38,6 +39,7 @@ from docker.constants import DEFAULT_DOCKER_API_VERSION
 from docker.errors import APIError, DockerException, create_api_error_from_http_exception
 from docker.tls import TLSConfig
 from docker.utils import version_lt
+from requests.adapters import HTTPAdapter
 
 from dockmon_agent.engine.base import (
     Action,
@@ -58,6 +60,7 @@ from dockmon_agent.engine.base import (
     NotDockerApi,
     NotFound,
     NotModified,
+    NotSupported,
     PortBinding,
     PruneResult,
     ServerCertificateInvalid,
@@ -65,6 +68,10 @@ from dockmon_agent.engine.base import (
     TlsHandshakeFailed,
     VolumeInfo,
 )
+from dockmon_agent.hoststats import PROC_ENV, this_machine
+from dockmon_agent.stats import HostStats, NotRunning, StatsSample, sample_from_docker
+
+logger = logging.getLogger(__name__)
 
 
 class HostAddress(Protocol):
@@ -85,8 +92,18 @@ DEFAULT_TIMEOUT = 10.0
 OLDEST_API = "1.41"
 NEWEST_API = DEFAULT_DOCKER_API_VERSION
 # containers() inspects every container: 8 requests in flight cut it ~5x at 5 ms RTT (no gain on a local
-# socket). Stay within the 10 connections per host of both the SDK's unix adapter and requests' TCP adapter.
+# socket).
 INSPECT_WORKERS = 8
+# stats() asks for every container at once: the daemon answers all waiting requests at its next 1-second
+# collector tick, so N containers take ~ceil(N / STATS_WORKERS) ticks. Threads are cheap next to a tick.
+STATS_WORKERS = 128
+# Keep-alive connections kept per TCP daemon: one per stats worker, so the next sweep neither connects nor
+# shakes hands again (urllib3 closes connections beyond the pool size when they are returned).
+POOL_CONNECTIONS = STATS_WORKERS
+# A stats request waits up to one tick (one-shot) or two (older APIs), longer on a busy daemon: the host's
+# timeout, but at least the first figure; and a hung daemon holds a sweep no longer than the second.
+STATS_TIMEOUT_RANGE = (3.0, 10.0)
+ONE_SHOT_API = "1.41"  # one_shot=true: one tick instead of two, without precpu_stats
 BUILTIN_NETWORKS = frozenset({"bridge", "host", "none"})
 READ_SIZE = 64 * 1024
 # A container writing without newlines must not grow our buffer for ever: longer lines are cut here.
@@ -640,17 +657,28 @@ class DockerApiEngine(Engine):
     # --- plumbing
 
     @contextlib.contextmanager
-    def _errors(self, target: _Target | None = None, action: Action | None = None) -> Iterator[None]:
+    def _errors(
+        self, target: _Target | None = None, action: Action | None = None, timeout: float | None = None
+    ) -> Iterator[None]:
+        """Docker's and the transport's exceptions as ours; `timeout` is what the call waited, when not the host's."""
         try:
             yield
         except _TRANSLATED as exc:
-            error = translate_error(exc, url=self.url, timeout=self.spec.timeout, target=target, action=action)
+            waited = self.spec.timeout if timeout is None else timeout
+            error = translate_error(exc, url=self.url, timeout=waited, target=target, action=action)
             if error is None:
                 raise
             raise error from exc
 
     def _new_client(self, version: str) -> APIClient:
         client = APIClient(base_url=self.url, tls=self._tls, version=version, timeout=self.spec.timeout)
+        if not self.url.startswith("unix://"):
+            # TCP goes through requests' own adapter, which keeps 10 connections. (The SDK's max_pool_size is for
+            # its unix-socket adapter only, which keys its pools by URL, i.e. one per container: no use there,
+            # and connecting to a socket costs microseconds.)
+            adapter = HTTPAdapter(pool_maxsize=POOL_CONNECTIONS)
+            client.mount("http://", adapter)
+            client.mount("https://", adapter)
         # Else requests lets $REQUESTS_CA_BUNDLE replace our CA (gotcha 1) and $HTTPS_PROXY reroute us.
         client.trust_env = False
         client.hooks["response"].append(_raise_on_not_modified)
@@ -717,6 +745,31 @@ class DockerApiEngine(Engine):
                 return stream
         stream.close()  # the engine was closed meanwhile
         raise EngineError("This connection to the host is closed.")
+
+    def _stats_of(
+        self, api: APIClient, container_id: str, params: dict[str, int], timeout: float
+    ) -> StatsSample | None:
+        """One reading of one container; None when it is gone or not running (any more)."""
+        url = f"{api.base_url}/v{api.api_version}/containers/{quote(container_id, safe='')}/stats"
+        try:
+            with self._errors(_Target("container", container_id), timeout=timeout):
+                response = api.get(url, params=params, timeout=timeout)
+                try:
+                    response.raise_for_status()
+                except requests.HTTPError as exc:
+                    raise create_api_error_from_http_exception(exc) from exc
+                body = response.content
+        except (NotFound, Conflict):
+            return None  # removed (or being removed) since it was listed
+        if not body.strip():
+            return None  # it stopped while the daemon waited for its tick: the answer ends without a document
+        try:
+            return sample_from_docker(json.loads(body))
+        except NotRunning:
+            return None
+        except ValueError as exc:
+            logger.warning("Docker at %s sent no usable stats for container %s: %s", self.url, container_id, exc)
+            return None
 
     def _inspect_or_none(self, container_id: str) -> dict[str, Any] | None:
         try:
@@ -904,6 +957,42 @@ class DockerApiEngine(Engine):
                 filters["all"] = "true"
             answer = api.prune_volumes(filters=filters)
         return PruneResult(tuple(answer.get("VolumesDeleted") or ()), answer.get("SpaceReclaimed") or 0)
+
+    def stats(self, container_ids: Sequence[str]) -> list[StatsSample]:
+        wanted = list(dict.fromkeys(container_ids))
+        if not wanted:
+            return []
+        api = self._api
+        params = {"stream": 0} if version_lt(api.api_version, ONE_SHOT_API) else {"stream": 0, "one-shot": 1}
+        low, high = STATS_TIMEOUT_RANGE
+        timeout = min(max(self.spec.timeout, low), high)
+        pool = ThreadPoolExecutor(max_workers=min(STATS_WORKERS, len(wanted)), thread_name_prefix="dockmon-stats")
+        try:
+            futures = [pool.submit(self._stats_of, api, cid, params, timeout) for cid in wanted]
+            # Each request is bounded by the timeout: a hung daemon fails the first ones, and that ends the call.
+            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+        finally:
+            # Requests still queued behind a failure are dropped; those in flight end by their timeout.
+            pool.shutdown(wait=False, cancel_futures=True)
+        for future in futures:
+            if future in done and (error := future.exception()) is not None:
+                raise error
+        return [sample for future in futures if (sample := future.result()) is not None]
+
+    def host_stats(self) -> HostStats:
+        if not self.url.startswith("unix://"):
+            raise NotSupported(
+                f"{self.url} is a Docker API, which does not tell its machine's CPU, memory and disks: "
+                "run the DockMon agent on that machine to see them."
+            )
+        # A unix socket is on this machine: read it ourselves (the agent does the same on its host).
+        try:
+            return this_machine().read()
+        except OSError as exc:
+            raise NotSupported(
+                f"This machine's figures cannot be read ({exc}). In a container, mount the machine's /proc and "
+                f"set {PROC_ENV}: see the agent's README."
+            ) from exc
 
     def close(self) -> None:
         with self._client_lock:
