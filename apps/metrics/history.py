@@ -156,7 +156,9 @@ def rows_per_series() -> Iterable[dict]:
 
 
 def chart_points(host_pk: int, container_pk: int | None, start: float, end: float, tier: Tier) -> dict:
-    """The series between `start` and `end` from `tier`, as columns; missing buckets are None (gaps)."""
+    """The series between `start` and `end` from `tier`, as columns; missing data are None (gaps)."""
+    # Buckets finer than the collection interval are not all filled: only a longer silence is a gap.
+    expected_spacing = max(tier.bucket_seconds, MetricsSettings.load().interval_seconds)
     rows = list(
         MetricPoint.objects.filter(
             host_id=host_pk,
@@ -168,10 +170,10 @@ def chart_points(host_pk: int, container_pk: int | None, start: float, end: floa
         .order_by("bucket")
         .values("bucket", *(f"{name}_{kind}" for name in METRICS for kind in ("avg", "max")))
     )
-    return _with_gaps(rows, tier, start, end)
+    return _with_gaps(rows, tier, start, end, expected_spacing)
 
 
-def _with_gaps(rows: list[dict], tier: Tier, start: float, end: float) -> dict:
+def _with_gaps(rows: list[dict], tier: Tier, start: float, end: float, expected_spacing: int) -> dict:
     columns: dict[str, list] = {"t": []}
     for name in METRICS:
         columns[name] = []
@@ -179,8 +181,8 @@ def _with_gaps(rows: list[dict], tier: Tier, start: float, end: float) -> dict:
     step = tier.bucket_seconds
     previous = None
     for row in rows:
-        # More than two buckets without data: a gap, charted as a break in the line, not a slope.
-        if previous is not None and row["bucket"] - previous > 2 * step:
+        # Twice the expected spacing without data: a gap, charted as a break in the line, not a slope.
+        if previous is not None and row["bucket"] - previous > 2 * expected_spacing:
             columns["t"].append(previous + step)
             for name in METRICS:
                 columns[name].append(None)

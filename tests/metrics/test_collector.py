@@ -19,6 +19,7 @@ from apps.containers.models import Container
 from apps.core.redis_client import shared_redis
 from apps.metrics import collector, live, store
 from apps.metrics.models import MetricPoint
+from apps.metrics.tasks import sweep as sweep_task
 from apps.metrics.tasks import sweep_host as sweep_host_task
 from dockmon.asgi import application
 from dockmon.celery import app as celery_app
@@ -199,3 +200,14 @@ def test_nonsense_ranges_are_refused_clearly(client_for, viewer, online_host, qu
 def test_series_answer_for_a_range(client_for, viewer, online_host):
     body = client_for(viewer).get(f"/metrics/hosts/{online_host.pk}/?range=24h").json()
     assert body["tier"] == 1 and body["step"] == 150 and "cpu" in body["columns"]
+
+
+def test_beats_sweep_reaches_every_online_host_and_skips_offline_ones(online_host, tls_host, celery_worker):
+    tls_host.status = "offline"
+    tls_host.save()
+    assert sweep_task() == 1  # one task started, for the online host
+    deadline = time.monotonic() + 20
+    while not store.latest(online_host.pk) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert store.latest(online_host.pk)["host"]["cpu"] is not None
+    assert store.latest(tls_host.pk) == {}

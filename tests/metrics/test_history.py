@@ -132,3 +132,16 @@ def test_charts_get_gaps_as_gaps(host, container):
     assert points["columns"]["t"] == [T0, T0 + 6, T0 + 12, T0 + 60, T0 + 66]
     assert points["columns"]["cpu"] == [5.0, 5.0, None, 5.0, 5.0]
     assert points["step"] == 6
+
+
+def test_a_slow_interval_leaves_buckets_empty_without_breaking_the_line(host, container):
+    settings = MetricsSettings.load()
+    settings.interval_seconds = 15
+    settings.save()
+    MetricPoint.objects.bulk_create(
+        MetricPoint(tier=0, host=host, container=container, bucket=b, cpu_avg=5.0, cpu_max=6.0)
+        for b in (T0, T0 + 12, T0 + 30, T0 + 42, T0 + 120)
+    )
+    points = history.chart_points(host.pk, container.pk, T0, T0 + 150, TIERS[0])
+    assert points["columns"]["t"] == [T0, T0 + 12, T0 + 30, T0 + 42, T0 + 48, T0 + 120]
+    assert points["columns"]["cpu"] == [5.0, 5.0, 5.0, 5.0, None, 5.0]

@@ -6,6 +6,7 @@ from django.utils.safestring import SafeString
 
 from apps.containers.models import Container
 from apps.metrics import formatting, store
+from apps.metrics.tiers import RANGES
 
 register = template.Library()
 
@@ -32,6 +33,12 @@ def sparkline(points: list[dict], key: str, ceiling: float | None = None) -> Saf
         '<polyline points="{}" fill="none" stroke="currentColor" stroke-width="1.5"/></svg>',
         SPARK_WIDTH, SPARK_HEIGHT, SPARK_WIDTH, SPARK_HEIGHT, coordinates,
     )  # fmt: skip
+
+
+@register.simple_tag
+def chart_ranges() -> list[tuple[str, int]]:
+    """The ranges a chart offers, with their length in seconds."""
+    return [(key, int(length.total_seconds())) for key, length in RANGES.items()]
 
 
 @register.inclusion_tag("metrics/widgets/host_metrics.html")
