@@ -22,7 +22,7 @@
 #   DOCKMON_BIND, PORT      listening address (0.0.0.0) and port (8443 / 8000)
 #   DOCKMON_PROXY_HEADERS   trust X-Forwarded-For (default: true with TLS off, false with TLS on)
 #   DOCKMON_WAIT_TIMEOUT    seconds to wait for the database / migrations (default 300)
-#   DOCKMON_WORKER_CONCURRENCY  Celery worker processes (default 2)
+#   DOCKMON_WORKER_CONCURRENCY  Celery worker threads (default 8)
 #   DOCKMON_CELERY_LOG_LEVEL    Celery log level (default info)
 #   DOCKMON_RUN_AS_ROOT     true: do not drop root privileges
 set -eu
@@ -267,7 +267,7 @@ case "$role" in
     worker)
         wait_for "the database migrations (the web container applies them)" migrations_applied
         exec celery -A dockmon worker -l "${DOCKMON_CELERY_LOG_LEVEL:-info}" \
-            --concurrency "${DOCKMON_WORKER_CONCURRENCY:-2}" "$@"
+            --pool threads --concurrency "${DOCKMON_WORKER_CONCURRENCY:-8}" "$@"
         ;;
     beat)
         wait_for "the database migrations (the web container applies them)" migrations_applied

@@ -29,8 +29,9 @@ FIELD_ENCRYPTION_KEY = env_str("FIELD_ENCRYPTION_KEY") or persistent_secret(
 )
 
 
+# Not "daphne": as an app it only lends runserver its ASGI server, and would load Twisted into the worker
+# and beat too (about 19 MiB each). The web process runs daphne itself (Procfile, docker/entrypoint.sh).
 INSTALLED_APPS = [
-    "daphne",
     "dockmon.admin.DockMonAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",

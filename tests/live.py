@@ -55,7 +55,7 @@ class LiveDockMon:
             PORT=str(self.port),
             REDIS_URL=self.redis_url,
             DOCKMON_REDIS_PREFIX=self.redis_prefix,
-            DOCKMON_WORKER_CONCURRENCY="1",
+            DOCKMON_WORKER_CONCURRENCY="4",
             # The browser tests add hosts through the pages themselves.
             DOCKMON_AUTO_LOCAL_HOST="false",
             PYTHONUNBUFFERED="1",

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Error as PlaywrightError
 
 from tests.live import LiveDockMon, ScratchPostgres
 
@@ -62,5 +63,8 @@ def page(browser: Browser, request) -> Iterator[Page]:
     page = context.new_page()
     yield page
     ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+    try:
+        page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True, timeout=10000)
+    except PlaywrightError as error:  # a picture for debugging; the test's outcome does not depend on it
+        print(f"No screenshot of {request.node.name}: {error}")
     context.close()
