@@ -32,6 +32,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,7 +48,7 @@ from bench.inventory import _client, create_bench_containers, docker_url, remove
 from dockmon_agent.engine.base import Action, EngineError
 from dockmon_agent.engine.docker_api import ConnectionSpec, SocketEngine
 from tests.dockerenv.image import ensure_test_image
-from tests.live import LiveDockMon
+from tests.live import ROOT, LiveDockMon
 
 CONTAINERS = 100
 ADMIN = "bench-admin"
@@ -255,19 +256,24 @@ class AgentProcess:
         return self.process.returncode
 
 
-def bare_interpreter_rss() -> dict[str, int]:
-    """Reference: a Python process that imported what the agent imports, and nothing else."""
-    code = ("import sys, dockmon_agent.client, dockmon_agent.engine.docker_api, dockmon_agent.config; "
-            "print('ready', flush=True); sys.stdin.read()")  # fmt: skip
-    process = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                               env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")})  # fmt: skip
+def idle_process_memory(code: str, measure: Callable[[int], dict], env: dict[str, str] | None = None) -> dict:
+    """`measure(pid)` of a Python process that ran `code` (which prints a line when ready) and then idles."""
+    process = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL, env=env)  # fmt: skip
     try:
         process.stdout.readline()
-        return proc_status(process.pid)
+        return measure(process.pid)
     finally:
         process.stdin.close()
         process.stdout.close()
         process.wait(10)
+
+
+def bare_interpreter_rss() -> dict[str, int]:
+    """Reference: a Python process that imported what the agent imports, and nothing else."""
+    code = ("import sys, dockmon_agent.client, dockmon_agent.engine.docker_api, dockmon_agent.config; "
+            "print('ready', flush=True); sys.stdin.read()")  # fmt: skip
+    return idle_process_memory(code, proc_status, env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
 
 
 # --- round trips ------------------------------------------------------------------------------------------

@@ -5,7 +5,8 @@ temporary data directory (so a fresh SQLite database) and a Redis key prefix of 
 the end, so a run never touches a running DockMon. Each figure is printed next to a reference measured in
 the same run (the `docker` CLI, or the local socket, doing the same work), and everything goes to
 bench/results/latest.json. The agent bench starts a whole DockMon (scripts/run) inside that data dir and
-prefix, and an agent process. See bench/README.md.
+prefix, and an agent process; the metrics bench a second, mutual-TLS dockerd, a Celery worker, daphne and a
+whole DockMon. See bench/README.md.
 """
 
 from __future__ import annotations
@@ -47,14 +48,30 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
     parser.add_argument("--containers", type=int, help="containers for the inventory bench (200; 100 with --quick)")
     parser.add_argument("--rows", type=int, default=500, help="container rows for the page bench (500)")
-    parser.add_argument("--quick", action="store_true", help="fewer repetitions (under ~2 minutes in all)")
-    parser.add_argument("--only", choices=["pages", "inventory", "agent"], help="run one bench only")
-    parser.add_argument("--profile", action="store_true", help="also print a cProfile of the page requests")
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions, smaller fleets (a few minutes in all)")
+    parser.add_argument("--only", choices=["pages", "inventory", "metrics", "agent"], help="run one bench only")
+    parser.add_argument(
+        "--metrics",
+        type=_metrics_parts,
+        default=None,
+        metavar="PARTS",
+        help="metrics bench parts, comma separated: history,sweep,scale,fanout,memory (all)",
+    )
+    parser.add_argument("--profile", action="store_true", help="also print cProfiles (pages, sweeps, chart)")
     parser.add_argument("--output", type=Path, default=RESULTS, help=f"JSON results (default {RESULTS})")
     args = parser.parse_args(argv)
     if args.containers is None:
         args.containers = 100 if args.quick else 200
     return args
+
+
+def _metrics_parts(text: str) -> list[str]:
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    known = ("history", "sweep", "scale", "fanout", "memory")  # bench/metrics_run.py PARTS
+    unknown = [p for p in parts if p not in known]
+    if unknown or not parts:
+        raise argparse.ArgumentTypeError(f"unknown part {', '.join(unknown) or '(none)'}; from {','.join(known)}")
+    return parts
 
 
 # --- figures ---------------------------------------------------------------------------------------------
@@ -209,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
             "rows": args.rows,
             "quick": args.quick,
             "only": args.only,
+            "metrics": args.metrics,
         }
         if args.only in (None, "pages"):
             from bench import pages
@@ -218,6 +236,10 @@ def main(argv: list[str] | None = None) -> int:
             from bench import inventory
 
             measurements += inventory.run(containers=args.containers, quick=args.quick)
+        if args.only in (None, "metrics"):
+            from bench import metrics_run
+
+            measurements += metrics_run.run(quick=args.quick, parts=args.metrics, profile=args.profile)
         if args.only in (None, "agent"):
             from bench import agent  # last: it starts a whole DockMon on the run's Redis prefix
 
