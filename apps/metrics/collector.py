@@ -8,6 +8,7 @@ time (a Redis lock), so a slow or unreachable host delays nobody else and more w
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass
 
@@ -32,6 +33,41 @@ class SweepResult:
     rows_written: int
 
 
+class KeptEngines:
+    """One open engine per host in this process, kept from sweep to sweep: its keep-alive connections (and their
+    TLS handshakes) then serve every sweep, not just one. A change of the host's connection settings, or an
+    error, closes it and the next sweep opens a new one."""
+
+    def __init__(self) -> None:
+        self._engines: dict[int, tuple[int, Engine]] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _settings_of(host: Host) -> int:
+        return hash((host.kind, host.url, host.tls_ca, host.tls_cert, host.tls_key))
+
+    def open(self, host: Host) -> Engine:
+        settings = self._settings_of(host)
+        with self._lock:
+            kept = self._engines.get(host.pk)
+            if kept is not None and kept[0] == settings:
+                return kept[1]
+            engine = engine_for(host)
+            self._engines[host.pk] = (settings, engine)
+        if kept is not None:
+            kept[1].close()
+        return engine
+
+    def drop(self, host_pk: int) -> None:
+        with self._lock:
+            kept = self._engines.pop(host_pk, None)
+        if kept is not None:
+            kept[1].close()
+
+
+_kept_engines = KeptEngines()
+
+
 def sweep_host(host: Host) -> SweepResult | None:
     """Sweep one host; None when another worker is sweeping it right now."""
     config = MetricsSettings.load()
@@ -44,10 +80,11 @@ def _sweep(host: Host, config: MetricsSettings, started: float) -> SweepResult:
     running = dict(Container.objects.filter(host=host, state=Container.State.RUNNING).values_list("docker_id", "pk"))
     now = time.time()
     try:
-        with engine_for(host) as engine:
-            samples = engine.stats(list(running)) if running else []
-            machine, machine_note = _machine(engine)
+        engine = _kept_engines.open(host)
+        samples = engine.stats(list(running)) if running else []
+        machine, machine_note = _machine(engine)
     except EngineError as error:
+        _kept_engines.drop(host.pk)  # the next sweep connects afresh
         logger.info("Metrics of %s not read: %s", host.name, error)
         return SweepResult(0, time.monotonic() - started, 0)
     previous = store.previous_samples(host.pk)

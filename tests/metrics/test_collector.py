@@ -17,6 +17,7 @@ from django.db import connections
 
 from apps.containers.models import Container
 from apps.core.redis_client import shared_redis
+from apps.hosts.engines import engine_for
 from apps.metrics import collector, live, store
 from apps.metrics.models import MetricPoint
 from apps.metrics.tasks import sweep as sweep_task
@@ -211,3 +212,23 @@ def test_beats_sweep_reaches_every_online_host_and_skips_offline_ones(online_hos
         time.sleep(0.2)
     assert store.latest(online_host.pk)["host"]["cpu"] is not None
     assert store.latest(tls_host.pk) == {}
+
+
+def test_a_hosts_engine_serves_sweep_after_sweep_until_its_settings_change(tls_host, monkeypatch):
+    tls_host.status = "online"
+    tls_host.save()
+    opened = []
+    monkeypatch.setattr(collector, "engine_for", lambda host: opened.append(host.url) or engine_for(host))
+    for _ in range(3):
+        collector.sweep_host(tls_host)
+    assert len(opened) == 1  # its connections (and TLS handshakes) outlive a sweep
+    first_url = tls_host.url
+    tls_host.url = first_url.replace("127.0.0.1", "localhost")  # the same daemon, other settings
+    collector.sweep_host(tls_host)
+    assert opened == [first_url, tls_host.url]
+    tls_host.url = "tcp://127.0.0.1:9"  # nothing listens: the sweep fails quietly and forgets the engine
+    assert collector.sweep_host(tls_host).containers == 0
+    tls_host.url = first_url
+    collector.sweep_host(tls_host)
+    assert opened[-1] == first_url and len(opened) == 4
+    assert store.latest(tls_host.pk)["host"]["machine_note"]
