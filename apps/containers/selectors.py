@@ -132,6 +132,7 @@ def fleet_summary() -> dict:
             & ~Q(state__in=[Container.State.RUNNING, Container.State.RESTARTING]),
         ),
         unhealthy=Count("pk", filter=Q(health=Container.Health.UNHEALTHY, state=Container.State.RUNNING)),
+        stopped=Count("pk", filter=Q(state=Container.State.EXITED)),  # what the tile's link lists
     )
     hosts = list(Host.objects.values_list("name", "status"))
     return {

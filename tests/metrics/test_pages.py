@@ -43,8 +43,14 @@ def test_the_containers_table_shows_cpu_and_memory(client_for, viewer, swept_hol
     assert 90 <= mebibytes <= 115 and 35 <= percent_of_limit <= 45, cell
 
 
-def test_the_dashboard_shows_the_kpi_bar_and_live_host_cards(client_for, viewer, online_host, swept_holder):
+def test_the_dashboard_shows_the_kpi_bar_and_live_host_cards(
+    client_for, viewer, online_host, swept_holder, run_container
+):
+    run_container(name="finished").stop(timeout=1)
+    sync_inventory(online_host)
     page = text_of(client_for(viewer).get("/").content.decode())
+    stopped = Container.objects.filter(state="exited").count()  # this one, and any other on the shared daemon
+    assert stopped >= 1 and re.search(rf"\b{stopped} stopped\b", page)
     assert re.search(r"1 ?/ ?1 hosts online", page)
     for label in ("running", "stopped", "unhealthy", "alerts firing", "updates available"):
         assert label in page
