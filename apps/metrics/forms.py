@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import math
 from datetime import datetime
 
 from django import forms
@@ -32,9 +33,13 @@ class RangeForm(forms.Form):
     @staticmethod
     def _moment(raw: str) -> float:
         try:
-            return float(raw)
+            seconds = float(raw)
         except ValueError:
             pass
+        else:
+            if not math.isfinite(seconds):  # float() takes "nan" and "inf"
+                raise forms.ValidationError(f"“{raw}” is not a time (seconds since 1970, or ISO 8601).")
+            return seconds
         try:
             moment = datetime.fromisoformat(raw)
         except ValueError:
@@ -51,8 +56,9 @@ class RangeForm(forms.Form):
             end = self._moment(data["end"]) if data.get("end") else now
         else:
             start, end = now - RANGES[data.get("range") or "1h"].total_seconds(), now
+        end = min(end, now)  # nothing is recorded ahead of now
         if start >= end:
-            raise forms.ValidationError("The start of the range must come before its end.")
-        data["start_at"], data["end_at"] = start, min(end, now)
+            raise forms.ValidationError("The start of the range must come before its end (and before now).")
+        data["start_at"], data["end_at"] = start, end
         data["reach_seconds"] = now - start  # how far back the chart reaches, which picks the tier
         return data

@@ -191,6 +191,9 @@ def test_an_unreachable_host_sweep_ends_quietly(local_host):
         ("range=forever", "forever"),
         ("from=2026-01-02&to=2026-01-01", "start of the range"),
         ("from=yesterday", "not a time"),
+        ("from=nan", "not a time"),
+        ("from=1&to=inf", "not a time"),
+        ("from=2999-01-01", "before now"),
     ],
 )
 def test_nonsense_ranges_are_refused_clearly(client_for, viewer, online_host, query, message):
