@@ -10,7 +10,6 @@ from datetime import timedelta
 
 from django.db import transaction
 from django.db.models import Count, F, Max, Q, Sum
-from django.utils import timezone
 
 from apps.containers.models import Container
 from apps.metrics import store
@@ -132,7 +131,8 @@ def _rollup_tier(finer: Tier, coarser: Tier, now: float) -> int:
 
 
 def purge(now: float | None = None) -> int:
-    """Delete what each tier no longer needs, and containers removed longer ago than the retention."""
+    """Delete what each tier no longer needs; the last tier keeps the retention period. A removed container's
+    history thereby goes once it is older than the retention, like everyone's."""
     now = time.time() if now is None else now
     retention = timedelta(days=MetricsSettings.load().retention_days)
     deleted = 0
@@ -142,8 +142,6 @@ def purge(now: float | None = None) -> int:
         margin = coarser.bucket_seconds * 2 if coarser is not None else 0
         cutoff = int(now - keep_seconds - margin)
         deleted += MetricPoint.objects.filter(tier=finer.index, bucket__lt=cutoff).delete()[0]
-    removed_before = timezone.now() - retention
-    deleted += Container.objects.filter(state=Container.State.REMOVED, removed_at__lt=removed_before).delete()[0]
     return deleted
 
 

@@ -110,17 +110,23 @@ def test_storage_stays_bounded_over_a_simulated_90_days(host, container):
     assert per_tier[4] <= 90 * day / TIERS[4].bucket_seconds + 1
 
 
-def test_retention_is_a_setting_and_removed_containers_go_after_it(host, container):
+def test_retention_is_a_setting_and_removed_containers_history_goes_after_it(host, container):
     settings_row = MetricsSettings.load()
     settings_row.retention_days = 7
     settings_row.save()
-    MetricPoint.objects.create(tier=4, host=host, container=container, bucket=T0 - 8 * 86400, cpu_avg=1.0)
-    MetricPoint.objects.create(tier=4, host=host, container=container, bucket=T0 - 6 * 86400, cpu_avg=1.0)
     gone = Container.objects.create(host=host, name="old", docker_id="b" * 64, state="removed",
                                     removed_at=timezone.now() - timedelta(days=8))  # fmt: skip
+    for series in (container, gone):
+        MetricPoint.objects.create(tier=4, host=host, container=series, bucket=T0 - 8 * 86400, cpu_avg=1.0)
+        MetricPoint.objects.create(tier=4, host=host, container=series, bucket=T0 - 6 * 86400, cpu_avg=1.0)
     history.purge(now=T0)
-    assert list(MetricPoint.objects.filter(tier=4).values_list("bucket", flat=True)) == [T0 - 6 * 86400]
-    assert not Container.objects.filter(pk=gone.pk).exists()
+    for series in (container, gone):
+        kept = MetricPoint.objects.filter(tier=4, container=series).values_list("bucket", flat=True)
+        assert list(kept) == [T0 - 6 * 86400]
+    history.purge(now=T0 + 2 * 86400)
+    assert not MetricPoint.objects.filter(container=gone).exists()
+    # The inventory's record of the removed container (its tags, desired state, audit links) is not history.
+    assert Container.objects.filter(pk=gone.pk).exists()
 
 
 def test_charts_get_gaps_as_gaps(host, container):
