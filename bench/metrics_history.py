@@ -109,7 +109,7 @@ def simulate(host: Host, container: Container, start: int, end: int, step_second
     per_call = []
     first_sweep = start + -(-(accumulate_from - start) // INTERVAL) * INTERVAL
     for at in range(first_sweep, end + FINEST.bucket_seconds, INTERVAL):  # one sweep past the end flushes the last
-        values = {history.series_key(container.pk): {k: v for k, v in _figures(rng, at).items() if v is not None}}
+        values = {store.series_key(container.pk): {k: v for k, v in _figures(rng, at).items() if v is not None}}
         began = time.perf_counter()
         history.accumulate(host.pk, values, at, keep=True)
         per_call.append(time.perf_counter() - began)

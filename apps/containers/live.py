@@ -45,7 +45,9 @@ def row_html(rows: list[Container]) -> list[str]:
     """
     latest = store.latest_many(sorted({row.host_id for row in rows}))
     return [
-        html.replace(METRICS_MARKER, "".join(metric_cells(row.pk, latest.get(row.host_id, {}).get(f"c:{row.pk}"))))
+        html.replace(
+            METRICS_MARKER, "".join(metric_cells(row.pk, latest.get(row.host_id, {}).get(store.series_key(row.pk))))
+        )
         for row, html in zip(rows, _cached_row_html(rows), strict=True)
     ]
 

@@ -76,9 +76,7 @@ def container_detail(request: HttpRequest, pk: int) -> HttpResponse:
     container = _container(pk)
     context = {
         "c": container,
-        "now": metrics_store.latest(container.host_id).get(f"c:{container.pk}") or {},
-        "series_url": reverse("metrics:container_series", args=[container.pk]),
-        "feed_id": f"ctr-{container.pk}",
+        "now": metrics_store.container_figures(container.host_id, container.pk),
         "events": Event.objects.filter(target_type="container", target_id=str(container.pk))[:CONTAINER_EVENTS_SHOWN],
         "rename_form": RenameForm(initial={"name": container.name}),
         "remove_form": RemoveForm(),

@@ -4,7 +4,6 @@ from django.contrib import messages
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from apps.agents.views import agent_connect_page
@@ -43,9 +42,7 @@ def host_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "history": history,
         "row_html": row_html(rows),
         "columns": COLUMNS,
-        "now": metrics_store.latest(host.pk).get("host") or {},
-        "series_url": reverse("metrics:host_series", args=[host.pk]),
-        "feed_id": f"host-{host.pk}",
+        "now": metrics_store.host_figures(host.pk),
     }
     return render(request, "hosts/host_detail.html", context)
 

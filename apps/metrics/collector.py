@@ -92,7 +92,7 @@ def _sweep(host: Host, config: MetricsSettings, started: float) -> SweepResult:
     for sample in samples:
         before = previous.get(sample.container_id)
         figures = metrics_from(sample, from_wire(StatsSample, before) if before else None)
-        values[history.series_key(running[sample.container_id])] = {
+        values[store.series_key(running[sample.container_id])] = {
             "cpu": figures.cpu_percent,
             "mem": figures.memory_bytes,
             "memp": figures.memory_percent,
@@ -103,12 +103,12 @@ def _sweep(host: Host, config: MetricsSettings, started: float) -> SweepResult:
             "wr": figures.blk_write_rate,
             "pids": figures.pids,
         }
-    host_values = _host_values(host, values, machine, previous.get(history.HOST_SERIES), now)
+    host_values = _host_values(host, values, machine, previous.get(store.HOST_SERIES), now)
     host_values["machine_note"] = machine_note
-    values[history.HOST_SERIES] = host_values
+    values[store.HOST_SERIES] = host_values
     kept = {sample.container_id: to_wire(sample) for sample in samples}
     if machine is not None:
-        kept[history.HOST_SERIES] = {"at": now, "rx": machine.net_rx_bytes, "tx": machine.net_tx_bytes}
+        kept[store.HOST_SERIES] = {"at": now, "rx": machine.net_rx_bytes, "tx": machine.net_tx_bytes}
     store.save_previous_samples(host.pk, kept)
     store.save_latest(host.pk, {**values, "at": now})
     charted = {key: {k: v for k, v in figures.items() if k in METRICS} for key, figures in values.items()}

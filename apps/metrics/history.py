@@ -17,17 +17,6 @@ from apps.metrics.models import MetricPoint, MetricsSettings, RollupMark
 from apps.metrics.tiers import METRICS, TIERS, Tier
 
 FINEST = TIERS[0]
-HOST_SERIES = "host"
-
-
-def series_key(container_pk: int | None) -> str:
-    return f"c:{container_pk}" if container_pk is not None else HOST_SERIES
-
-
-def _container_of(key: str) -> int | None:
-    return int(key[2:]) if key.startswith("c:") else None
-
-
 # --- the open bucket -------------------------------------------------------------------------------------
 
 
@@ -67,7 +56,7 @@ def _write_bucket(host_pk: int, bucket: dict) -> int:
     known = set(Container.objects.filter(host_id=host_pk).values_list("pk", flat=True))
     rows = []
     for key, entry in bucket["series"].items():
-        container_pk = _container_of(key)
+        container_pk = store.container_of(key)
         if container_pk is not None and container_pk not in known:
             continue  # deleted from DockMon meanwhile
         fields = {}

@@ -17,7 +17,7 @@ TEMPLATE = "metrics/widgets/tag_groups.html"
 def tag_groups() -> list[dict]:
     """One entry per tag in use: containers, running, CPU and memory summed from the latest sweep."""
     latest = store.latest_many(list(Host.objects.filter(status=Host.Status.ONLINE).values_list("pk", flat=True)))
-    figures = {int(key[2:]): v for values in latest.values() for key, v in values.items() if key.startswith("c:")}
+    figures = {pk: v for values in latest.values() for pk, v in store.containers_in(values).items()}
     groups: dict[tuple[str, str], dict] = defaultdict(lambda: {"total": 0, "running": 0, "cpu": 0.0, "mem": 0})
     links = ContainerTag.objects.exclude(container__state=Container.State.REMOVED).values_list(
         "tag__name", "tag__colour", "container_id", "container__state"

@@ -11,8 +11,22 @@ from django.conf import settings
 
 from apps.core.redis_client import shared_redis
 
+HOST_SERIES = "host"  # a host's own figures; a container's are under series_key(its pk)
 LATEST_SECONDS = 600  # latest values older than a few sweeps are not "latest" any more
 RECENT_POINTS = 60
+
+
+def series_key(container_pk: int | None) -> str:
+    return f"c:{container_pk}" if container_pk is not None else HOST_SERIES
+
+
+def container_of(key: str) -> int | None:
+    return int(key[2:]) if key.startswith("c:") else None
+
+
+def containers_in(values: dict[str, dict]) -> dict[int, dict]:
+    """The containers' figures of one host's values, by container pk."""
+    return {pk: figures for key, figures in values.items() if (pk := container_of(key)) is not None}
 
 
 def _key(kind: str, host_pk: int) -> str:
@@ -43,6 +57,14 @@ def latest(host_pk: int) -> dict[str, dict]:
 
 def save_latest(host_pk: int, values: dict[str, dict]) -> None:
     _save("latest", host_pk, values, ttl=LATEST_SECONDS)
+
+
+def host_figures(host_pk: int) -> dict:
+    return latest(host_pk).get(HOST_SERIES) or {}
+
+
+def container_figures(host_pk: int, container_pk: int) -> dict:
+    return latest(host_pk).get(series_key(container_pk)) or {}
 
 
 def latest_many(host_pks: list[int]) -> dict[int, dict[str, dict]]:

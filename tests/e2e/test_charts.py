@@ -58,7 +58,7 @@ print(json.dumps({{"host": host.pk, "container": container.pk}}))
 PUSH = """
 from apps.core.live import push_html
 from apps.metrics.live import feed
-push_html({group!r}, feed({series!r}, {at!r}, {values!r}))
+push_html({group!r}, feed({kind!r}, {pk!r}, {at!r}, {values!r}))
 """
 
 
@@ -101,8 +101,9 @@ def seeded(live_dockmon: LiveDockMon) -> Iterator[Seeded]:
     live_shell(live_dockmon, f"from apps.hosts.models import Host; Host.objects.filter(pk={pks['host']}).delete()")
 
 
-def push_point(live: LiveDockMon, group: str, series: str, at: float, **values: float) -> None:
-    live_shell(live, PUSH.format(group=group, series=series, at=at, values=values))
+def push_point(live: LiveDockMon, kind: str, pk: int, at: float, **values: float) -> None:
+    """What a sweep sends a host's or a container's page: its point, into the charts' feed."""
+    live_shell(live, PUSH.format(group=f"{kind}-{pk}", kind=kind, pk=pk, at=at, values=values))
 
 
 def chart(page: Page, key: str) -> Locator:
@@ -168,12 +169,11 @@ def test_container_history_hover_range_and_live_points(page: Page, live_dockmon:
     expect(charts).to_have_attribute("data-state", "empty")
     expect(charts.locator(".charts-status")).to_have_text("No data for this range yet.")
     expect(page.locator("body")).to_have_attribute("data-live", "on")
-    group, series = f"container-{seeded.container}", f"ctr-{seeded.container}"
     at = time.time()
-    push_point(live_dockmon, group, series, at, cpu=55.5, mem=64 * MiB, memp=4.0)
+    push_point(live_dockmon, "container", seeded.container, at, cpu=55.5, mem=64 * MiB, memp=4.0)
     expect(charts).to_have_attribute("data-state", "ready")
     expect(charts).to_have_attribute("data-points", "1")
-    push_point(live_dockmon, group, series, at + 5, cpu=44.4, mem=65 * MiB, memp=4.1)
+    push_point(live_dockmon, "container", seeded.container, at + 5, cpu=44.4, mem=65 * MiB, memp=4.1)
     expect(charts).to_have_attribute("data-points", "2")
     hover_at(page, "cpu", None)
     expect(legend(page, "cpu")).to_have_text("44.4 %")  # one sample: no separate maximum

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from apps.containers.models import Container
 from apps.hosts.models import Host
-from apps.metrics import history
+from apps.metrics import history, store
 from apps.metrics.models import MetricPoint, MetricsSettings
 from apps.metrics.tiers import TIERS, tier_covering
 
@@ -28,7 +28,7 @@ def container(host) -> Container:
 
 
 def sweep(host, container, at: float, cpu: float | None, mem: float = 100.0) -> int:
-    values = {history.series_key(container.pk): {"cpu": cpu, "mem": mem}, history.HOST_SERIES: {"cpu": cpu}}
+    values = {store.series_key(container.pk): {"cpu": cpu, "mem": mem}, store.HOST_SERIES: {"cpu": cpu}}
     return history.accumulate(host.pk, values, at, keep=True)
 
 

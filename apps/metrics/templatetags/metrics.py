@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 from django import template
+from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from apps.containers.models import Container
 from apps.metrics import formatting, store
+from apps.metrics.live import feed_id
 from apps.metrics.tiers import RANGES
 
 register = template.Library()
@@ -41,13 +43,19 @@ def chart_ranges() -> list[tuple[str, int]]:
     return [(key, int(length.total_seconds())) for key, length in RANGES.items()]
 
 
+@register.inclusion_tag("metrics/widgets/charts.html")
+def history_charts(kind: str, pk: int) -> dict:
+    """The history charts of a host or a container ("host" or "container"), with their live feed."""
+    return {"kind": kind, "series_url": reverse(f"metrics:{kind}_series", args=[pk]), "feed_id": feed_id(kind, pk)}
+
+
 @register.inclusion_tag("metrics/widgets/host_metrics.html")
 def host_metrics(host) -> dict:
     """The live part of a host card: figures, sparklines and the busiest containers."""
     latest = store.latest(host.pk)
-    now = latest.get("host")
+    now = latest.get(store.HOST_SERIES)
     busiest = sorted(
-        ((int(key[2:]), v.get("cpu") or 0) for key, v in latest.items() if key.startswith("c:")),
+        ((pk, figures.get("cpu") or 0) for pk, figures in store.containers_in(latest).items()),
         key=lambda item: item[1],
         reverse=True,
     )[:3]
