@@ -52,6 +52,10 @@ INSTALLED_APPS = [
     "apps.containers",
     "apps.agents",
     "apps.metrics",
+    "apps.notifications",
+    "apps.alerts",
+    "apps.monitors",
+    "apps.autorestart",
 ]
 
 MIDDLEWARE = [

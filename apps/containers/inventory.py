@@ -17,8 +17,10 @@ from django.utils import timezone
 
 from apps.containers.live import push_rows
 from apps.containers.models import Container, ContainerTag
+from apps.containers.signals import Happening, container_events, containers_synced
 from apps.core.audit import record
 from apps.core.models import Event
+from apps.core.signals import announce
 from apps.hosts.models import Host
 from apps.tags.services import COMPOSE_PROJECT_LABEL, label_tag_names, tags_named
 from dockmon_agent.engine.base import ContainerSnapshot, DockerEvent, Engine, NotFound
@@ -93,6 +95,8 @@ def _apply(row: Container, values: dict) -> bool:
     changed = row.is_removed or any(getattr(row, name) != values[name] for name in TRACKED_FIELDS)
     if row.state != values["state"]:
         row.state_changed_at = timezone.now()
+        if values["state"] == Container.State.RUNNING:
+            row.stopped_by_user = False  # running again: a later exit is news
     for name, value in values.items():
         setattr(row, name, value)
     row.removed_at = None
@@ -170,7 +174,7 @@ def _sync_rows(host: Host, snapshots: list[ContainerSnapshot]) -> SyncResult:
     if changed:
         Container.objects.bulk_update(
             changed,
-            [*TRACKED_FIELDS, "name", "status", "state_changed_at", "removed_at", "updated_at"],
+            [*TRACKED_FIELDS, "name", "status", "state_changed_at", "removed_at", "updated_at", "stopped_by_user"],
             batch_size=200,
         )
     _sync_label_tags(result.created + result.updated + result.revived)
@@ -180,6 +184,7 @@ def _sync_rows(host: Host, snapshots: list[ContainerSnapshot]) -> SyncResult:
         )
     transaction.on_commit(lambda: push_rows(result.created + result.revived, new=True))
     transaction.on_commit(lambda: push_rows(result.updated + result.removed))
+    transaction.on_commit(lambda: announce(containers_synced, host, result=result))
     return result
 
 
@@ -190,10 +195,10 @@ def _expectation_key(host: Host, docker_id: str) -> str:
     return f"containers:expect:{host.pk}:{docker_id}"
 
 
-def expect_events(host: Host, docker_id: str, user) -> None:
-    """DockMon is about to act on this container for `user`: the Docker events that follow are theirs,
-    already audited as their action, and need no entry of their own."""
-    cache.set(_expectation_key(host, docker_id), user.get_username(), EXPECTATION_SECONDS)
+def expect_events(host: Host, docker_id: str, actor_name: str) -> None:
+    """DockMon is about to act on this container (for a user, or by itself): the Docker events that follow
+    are that action's, already audited as such, and need no entry of their own."""
+    cache.set(_expectation_key(host, docker_id), actor_name, EXPECTATION_SECONDS)
 
 
 def _caused_by_dockmon(host: Host, docker_id: str) -> bool:
@@ -244,11 +249,24 @@ def apply_events(host: Host, engine: Engine, events: list[DockerEvent]) -> list[
         docker_id: _mark_removed(host, docker_id) if event.action == "destroy" else _refresh(host, engine, docker_id)
         for docker_id, event in last_event.items()
     }
+    happenings = []
     for event in events:
         change = changes.get(event.container_id)
         if change is not None and change.row is not None:
             _audit_event(host, change.row, event)
+            happenings.append(
+                Happening(
+                    container=change.row,
+                    action=event.action,
+                    time=event.time,
+                    attributes=dict(event.attributes),
+                    health=event.health.value if event.health else "",
+                    by_dockmon=_caused_by_dockmon(host, event.container_id),
+                )
+            )
     _push(changes.values())
+    if happenings:
+        announce(container_events, host, happenings=happenings)
     return [change.row for change in changes.values() if change.row is not None]
 
 

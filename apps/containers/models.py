@@ -61,6 +61,8 @@ class Container(models.Model):
     search_text = models.TextField(blank=True)
 
     desired_state = models.CharField(max_length=12, choices=DesiredState.choices, default=DesiredState.SHOULD_RUN)
+    # Stopped or killed through DockMon by a user, and not running since: alerts and auto-restart leave it be.
+    stopped_by_user = models.BooleanField(default=False)
     tags = models.ManyToManyField(Tag, through="ContainerTag", related_name="containers", blank=True)
 
     first_seen = models.DateTimeField(default=timezone.now)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import HttpRequest
@@ -42,6 +44,9 @@ DONE_WORDS = {
 }
 
 
+USER_STOPS = {Action.STOP, Action.KILL}
+
+
 class ContainerGone(NotFound):
     """The container was removed (by someone else) since the page was loaded."""
 
@@ -58,10 +63,17 @@ def container_act(
     action: Action,
     new_name: str = "",
     remove_volumes: bool = False,
+    reason: str = "",
     request: HttpRequest | None = None,
 ) -> Container:
-    """Apply a Docker action and bring the row up to date; raises EngineError with a readable message."""
-    _require(actor, ACTION_CAPABILITY[action])
+    """Apply a Docker action and bring the row up to date; raises EngineError with a readable message.
+
+    `actor` is a user, or an `Event.ActorKind` when DockMon acts by itself (auto-restart, health checks);
+    `reason` then says why, in the audit trail.
+    """
+    automatic = isinstance(actor, str)
+    if not automatic:
+        _require(actor, ACTION_CAPABILITY[action])
     if container.is_removed:
         raise ContainerGone(f"{container.name} no longer exists on {container.host.name}.")
     host = container.host
@@ -70,7 +82,7 @@ def container_act(
         details["volumes"] = remove_volumes
     try:
         with engine_for(host) as engine:
-            inventory.expect_events(host, container.docker_id, actor)
+            inventory.expect_events(host, container.docker_id, actor if automatic else actor.get_username())
             try:
                 engine.act(container.docker_id, action, new_name=new_name, remove_volumes=remove_volumes)
             except NotFound:
@@ -78,6 +90,10 @@ def container_act(
                 inventory.refresh(host, engine, container.docker_id)
                 raise ContainerGone(f"{container.name} no longer exists on {host.name}.") from None
             row = inventory.refresh(host, engine, container.docker_id) or container
+            if action in USER_STOPS and not automatic and not row.stopped_by_user:
+                # Alerts and auto-restart leave a container alone that a user stopped on purpose.
+                row.stopped_by_user = True
+                Container.objects.filter(pk=row.pk).update(stopped_by_user=True)
     except EngineError as error:
         record(
             actor,
@@ -85,13 +101,49 @@ def container_act(
             container,
             host=host,
             severity=Event.Severity.WARNING,
-            message=f"Failed: {error}",
+            message=f"Failed: {error}" + (f" ({reason})" if reason else ""),
             details={**details, "result": "failed"},
             request=request,
         )
         raise
-    record(actor, f"containers.{action}", row, host=host, details=details, request=request)
+    record(actor, f"containers.{action}", row, host=host, details=details, message=reason, request=request)
     return row
+
+
+class RestartLimitReached(EngineError):
+    """DockMon restarted this container too often lately to do it again by itself."""
+
+
+SYSTEM_RESTART_LIMIT = 12
+SYSTEM_RESTART_WINDOW = timedelta(minutes=10)
+SYSTEM_ACTORS = (Event.ActorKind.AUTO_RESTART, Event.ActorKind.SYSTEM)
+
+
+def system_restarts_lately(container: Container) -> int:
+    """How often DockMon itself started or restarted this container within the window (from the audit trail)."""
+    return Event.objects.filter(
+        actor_kind__in=SYSTEM_ACTORS,
+        target_type="container",
+        target_id=str(container.pk),
+        action__in=("containers.start", "containers.restart"),
+        timestamp__gte=timezone.now() - SYSTEM_RESTART_WINDOW,
+    ).count()
+
+
+def system_restart(
+    container: Container, *, reason: str, action: Action = Action.RESTART, actor=Event.ActorKind.AUTO_RESTART
+) -> Container:
+    """Start or restart a container by DockMon's own decision (auto-restart, a failing health check).
+
+    Whatever asks, DockMon never does this more than SYSTEM_RESTART_LIMIT times within SYSTEM_RESTART_WINDOW
+    for one container: beyond that it raises RestartLimitReached, so two policies can never loop a container.
+    """
+    if system_restarts_lately(container) >= SYSTEM_RESTART_LIMIT:
+        minutes = int(SYSTEM_RESTART_WINDOW.total_seconds() // 60)
+        raise RestartLimitReached(
+            f"DockMon already restarted {container.name} {SYSTEM_RESTART_LIMIT} times in {minutes} minutes."
+        )
+    return container_act(actor=actor, container=container, action=action, reason=reason)
 
 
 def _touch(container: Container) -> None:

@@ -14,7 +14,9 @@ from django.utils import timezone
 
 from apps.core.audit import record
 from apps.core.models import AppSettings, Event
+from apps.core.signals import announce
 from apps.hosts.models import Host
+from apps.hosts.signals import host_status_changed
 from apps.hosts.tls import TlsFacts
 from dockmon_agent.engine.base import EngineError, HostFacts
 
@@ -90,6 +92,7 @@ def host_record_contact(host: Host, facts: HostFacts | None = None) -> bool:
     if came_back:
         first = previous == Host.Status.PENDING
         record(None, "hosts.online", host, host=host, message="first contact" if first else "answers again")
+        announce(host_status_changed, Host, host=host, online=True, error="")
     return came_back
 
 
@@ -116,6 +119,7 @@ def host_record_failure(host: Host, error: EngineError) -> bool:
             severity=Event.Severity.ERROR,
             message=str(error),
         )
+        announce(host_status_changed, Host, host=host, online=False, error=str(error))
     return went_down
 
 

@@ -14,10 +14,12 @@ from dataclasses import dataclass
 
 from apps.containers.models import Container
 from apps.core.redis_client import held_alone
+from apps.core.signals import announce
 from apps.hosts.engines import engine_for
 from apps.hosts.models import Host
 from apps.metrics import history, live, store
 from apps.metrics.models import MetricsSettings
+from apps.metrics.signals import host_swept
 from apps.metrics.tiers import METRICS
 from dockmon_agent.engine.base import Engine, EngineError, NotSupported
 from dockmon_agent.protocol import from_wire, to_wire
@@ -114,6 +116,7 @@ def _sweep(host: Host, config: MetricsSettings, started: float) -> SweepResult:
     charted = {key: {k: v for k, v in figures.items() if k in METRICS} for key, figures in values.items()}
     written = history.accumulate(host.pk, charted, now, keep=config.history_enabled)
     live.push_sweep(host, values, store.push_recent(host.pk, {"t": now, **host_values}))
+    announce(host_swept, Host, host=host, values=values)
     return SweepResult(len(samples), time.monotonic() - started, written)
 
 
