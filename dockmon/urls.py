@@ -10,6 +10,10 @@ urlpatterns = [
     path("", include("apps.containers.urls")),
     path("", include("apps.tags.urls")),
     path("", include("apps.metrics.urls")),
+    path("", include("apps.notifications.urls")),
+    path("", include("apps.alerts.urls")),
+    path("", include("apps.monitors.urls")),
+    path("", include("apps.autorestart.urls")),
     path("", include("apps.core.urls")),
 ]
 
