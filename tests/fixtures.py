@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email import policy
@@ -17,6 +18,7 @@ from celery.contrib.testing.worker import start_worker
 from django.conf import settings
 from django.test import Client
 
+from apps.containers.listener import HostWatcher
 from apps.hosts.models import Host
 from apps.users.capabilities import Role
 from apps.users.models import User
@@ -25,6 +27,15 @@ from tests.factories import UserFactory
 from tests.live import forget_redis_prefix, free_port
 
 PASSWORD = "correct horse battery staple"
+
+
+def wait_until(check: Callable[[], object], timeout: float = 10.0, step: float = 0.02) -> float:
+    """Poll until check() is truthy; returns the seconds it took."""
+    start = time.monotonic()
+    while not check():
+        assert time.monotonic() - start < timeout, "timed out"
+        time.sleep(step)
+    return time.monotonic() - start
 
 
 @pytest.fixture
@@ -152,6 +163,27 @@ def viewer_cookie(viewer, client_for) -> bytes:
 @pytest.fixture(scope="session")
 def redis_client() -> redis.Redis:
     return redis.Redis.from_url(settings.REDIS_URL)
+
+
+@pytest.fixture
+def follow(redis_client) -> Iterator[Callable[[Host], HostWatcher]]:
+    """`follow(host)`: the real Docker events listener follows that host (rows, audit, signals) until the test ends.
+
+    Tests using it need @pytest.mark.django_db(transaction=True): the listener writes from its own thread.
+    """
+    watchers: list[HostWatcher] = []
+
+    def start(host: Host) -> HostWatcher:
+        watcher = HostWatcher(host.pk, host.updated_at, redis_client)
+        watcher.start()
+        watchers.append(watcher)
+        wait_until(lambda: Host.objects.get(pk=host.pk).status == Host.Status.ONLINE)
+        return watcher
+
+    yield start
+    for watcher in watchers:
+        watcher.stop()
+        watcher.join(5)
 
 
 @pytest.fixture(scope="session", autouse=True)

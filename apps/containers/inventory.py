@@ -23,7 +23,7 @@ from apps.core.models import Event
 from apps.core.signals import announce
 from apps.hosts.models import Host
 from apps.tags.services import COMPOSE_PROJECT_LABEL, label_tag_names, tags_named
-from dockmon_agent.engine.base import ContainerSnapshot, DockerEvent, Engine, NotFound
+from dockmon_agent.engine.base import Action, ContainerSnapshot, DockerEvent, Engine, NotFound
 
 logger = logging.getLogger(__name__)
 
@@ -195,18 +195,40 @@ def _expectation_key(host: Host, docker_id: str) -> str:
     return f"containers:expect:{host.pk}:{docker_id}"
 
 
-def expect_events(host: Host, docker_id: str, actor_name: str) -> None:
-    """DockMon is about to act on this container (for a user, or by itself): the Docker events that follow
-    are that action's, already audited as such, and need no entry of their own."""
-    cache.set(_expectation_key(host, docker_id), actor_name, EXPECTATION_SECONDS)
+# The events each action makes Docker send, and the one that ends it. Only those are the action's own: a crash
+# right after DockMon started a container is news, not DockMon's doing.
+ACTION_EVENTS: dict[str, tuple[frozenset[str], str]] = {
+    Action.START: (frozenset({"start"}), "start"),
+    Action.STOP: (frozenset({"kill", "die", "stop"}), "stop"),
+    Action.KILL: (frozenset({"kill", "die"}), "die"),
+    Action.RESTART: (frozenset({"kill", "die", "stop", "start", "restart"}), "restart"),
+    Action.PAUSE: (frozenset({"pause"}), "pause"),
+    Action.UNPAUSE: (frozenset({"unpause"}), "unpause"),
+    Action.RENAME: (frozenset({"rename"}), "rename"),
+    Action.REMOVE: (frozenset({"kill", "die", "stop", "destroy"}), "destroy"),
+}
 
 
-def _caused_by_dockmon(host: Host, docker_id: str) -> bool:
-    return cache.get(_expectation_key(host, docker_id)) is not None
+def expect_events(host: Host, docker_id: str, action: Action) -> None:
+    """DockMon is about to act on this container (for a user, or by itself): the Docker events that action
+    causes are already audited as that action, and are not news for alerts or auto-restart."""
+    cache.set(_expectation_key(host, docker_id), action.value, EXPECTATION_SECONDS)
+
+
+def _caused_by_dockmon(host: Host, event: DockerEvent) -> bool:
+    """Is this event part of an action DockMon took? The expectation ends with the action's last event."""
+    key = _expectation_key(host, event.container_id)
+    action = cache.get(key)
+    if action not in ACTION_EVENTS:
+        return False
+    expected, last = ACTION_EVENTS[action]
+    if event.action == last:
+        cache.delete(key)
+    return event.action in expected
 
 
 def _audit_event(host: Host, row: Container, event: DockerEvent) -> None:
-    if event.action not in AUDITED_EVENTS or _caused_by_dockmon(host, event.container_id):
+    if event.action not in AUDITED_EVENTS:
         return
     severity = Event.Severity.INFO
     details: dict = {}
@@ -253,7 +275,9 @@ def apply_events(host: Host, engine: Engine, events: list[DockerEvent]) -> list[
     for event in events:
         change = changes.get(event.container_id)
         if change is not None and change.row is not None:
-            _audit_event(host, change.row, event)
+            by_dockmon = _caused_by_dockmon(host, event)
+            if not by_dockmon:
+                _audit_event(host, change.row, event)
             happenings.append(
                 Happening(
                     container=change.row,
@@ -261,7 +285,7 @@ def apply_events(host: Host, engine: Engine, events: list[DockerEvent]) -> list[
                     time=event.time,
                     attributes=dict(event.attributes),
                     health=event.health.value if event.health else "",
-                    by_dockmon=_caused_by_dockmon(host, event.container_id),
+                    by_dockmon=by_dockmon,
                 )
             )
     _push(changes.values())

@@ -82,7 +82,7 @@ def container_act(
         details["volumes"] = remove_volumes
     try:
         with engine_for(host) as engine:
-            inventory.expect_events(host, container.docker_id, actor if automatic else actor.get_username())
+            inventory.expect_events(host, container.docker_id, action)
             try:
                 engine.act(container.docker_id, action, new_name=new_name, remove_volumes=remove_volumes)
             except NotFound:

@@ -4,49 +4,16 @@ from __future__ import annotations
 
 import subprocess
 import time
-from collections.abc import Callable, Iterator
 
 import pytest
-import redis
-from django.conf import settings
 
-from apps.containers.listener import HostLock, HostWatcher
+from apps.containers.listener import HostLock
 from apps.containers.models import Container
 from apps.core.models import Event
 from apps.hosts.models import Host
+from tests.fixtures import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def wait_until(check: Callable[[], object], timeout: float = 10.0, step: float = 0.02) -> float:
-    """Poll until check() is truthy; returns the seconds it took."""
-    start = time.monotonic()
-    while not check():
-        assert time.monotonic() - start < timeout, "timed out"
-        time.sleep(step)
-    return time.monotonic() - start
-
-
-@pytest.fixture
-def redis_conn() -> redis.Redis:
-    return redis.Redis.from_url(settings.REDIS_URL)
-
-
-@pytest.fixture
-def follow(redis_conn) -> Iterator[Callable[[Host], HostWatcher]]:
-    watchers: list[HostWatcher] = []
-
-    def start(host: Host) -> HostWatcher:
-        watcher = HostWatcher(host.pk, host.updated_at, redis_conn)
-        watcher.start()
-        watchers.append(watcher)
-        wait_until(lambda: Host.objects.get(pk=host.pk).status == Host.Status.ONLINE)
-        return watcher
-
-    yield start
-    for watcher in watchers:
-        watcher.stop()
-        watcher.join(5)
 
 
 def state_of(host: Host, name: str) -> str | None:
@@ -75,9 +42,9 @@ def test_new_and_removed_containers_follow_live(local_host, run_container, follo
     wait_until(lambda: state_of(local_host, c.name) == "removed", timeout=3)
 
 
-def test_only_one_listener_follows_a_host(local_host, redis_conn, follow):
+def test_only_one_listener_follows_a_host(local_host, redis_client, follow):
     watcher = follow(local_host)
-    rival = HostLock(redis_conn, local_host.pk)
+    rival = HostLock(redis_client, local_host.pk)
     assert not rival.acquire()
     watcher.stop()
     watcher.join(5)
