@@ -1,5 +1,14 @@
-from django.urls import path  # noqa: F401 - the app's pages are added here
+from django.urls import path
+
+from apps.monitors import views
 
 app_name = "monitors"
 
-urlpatterns: list = []
+# Not "containers/<pk>/<word>/": that shape is the containers app's actions.
+urlpatterns = [
+    path("containers/<int:pk>/checks/card/", views.container_checks, name="container_checks"),
+    path("containers/<int:pk>/checks/add/", views.check_add, name="add"),
+    path("checks/<int:pk>/edit/", views.check_edit, name="edit"),
+    path("checks/<int:pk>/delete/", views.check_delete, name="delete"),
+    path("checks/<int:pk>/test/", views.check_test, name="test"),
+]
