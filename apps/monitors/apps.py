@@ -4,7 +4,7 @@ from django.apps import AppConfig
 class MonitorsConfig(AppConfig):
     name = "apps.monitors"
     label = "monitors"
-    verbose_name = "Health checks and auto-restart"
+    verbose_name = "Health checks"
 
     def ready(self) -> None:
         from apps.core.audit import ACTION_LABELS
