@@ -221,6 +221,11 @@ SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 CSRF_FAILURE_VIEW = "apps.core.errors.csrf_failure"
 
+# --- Alerts ------------------------------------------------------------------------------------
+# How long after a container exits the "stopped" rules wait before firing: a container being recreated
+# (compose up, an update) is back under the same name by then and raises nothing.
+ALERTS_STOP_GRACE_SECONDS = env_int("DOCKMON_ALERT_STOP_GRACE_SECONDS", 5)
+
 # --- Locale, static files ---------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env_str("TZ", "UTC")

@@ -93,6 +93,21 @@ class AlertRule(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def resolve_below(self) -> float | None:
+        """Where a threshold alert resolves: the clear threshold, else a little below the threshold."""
+        if self.clear_threshold is not None or self.threshold is None:
+            return self.clear_threshold
+        return default_clear_threshold(self.threshold)
+
+
+CLEAR_MARGIN = 5.0
+
+
+def default_clear_threshold(threshold: float) -> float:
+    """Where an alert resolves when its rule names no clear threshold: a little below the threshold."""
+    return threshold - CLEAR_MARGIN if threshold >= 2 * CLEAR_MARGIN else threshold / 2
+
 
 class Alert(models.Model):
     """One firing of one rule for one target (a container, a host, a health check), until it is resolved.

@@ -45,6 +45,11 @@ AUDITED_EVENTS = {
     "create", "start", "die", "stop", "kill", "oom", "pause", "unpause", "destroy", "rename", "health_status",
 }  # fmt: skip
 
+# Written by every sync too: what the inventory keeps about a row besides Docker's own facts.
+BOOKKEEPING_FIELDS = (
+    "name", "status", "state_changed_at", "removed_at", "updated_at", "stopped_by_user",
+)  # fmt: skip
+
 EXPECTATION_SECONDS = 60
 
 
@@ -85,8 +90,10 @@ class SyncResult:
 
 def _new_row(host: Host, snap: ContainerSnapshot, values: dict) -> Container:
     now = timezone.now()
-    # A container first seen running is meant to run; one first seen stopped is started when needed.
-    desired = Container.DesiredState.SHOULD_RUN if snap.state == "running" else Container.DesiredState.ON_DEMAND
+    # A container first seen running is meant to run, and so is one just created (`docker run` sends create and
+    # start apart); one first seen stopped is started when needed.
+    meant_to_run = snap.state in (Container.State.RUNNING, Container.State.CREATED, Container.State.RESTARTING)
+    desired = Container.DesiredState.SHOULD_RUN if meant_to_run else Container.DesiredState.ON_DEMAND
     return Container(host=host, name=snap.name, desired_state=desired, first_seen=now, state_changed_at=now, **values)
 
 
@@ -174,7 +181,7 @@ def _sync_rows(host: Host, snapshots: list[ContainerSnapshot]) -> SyncResult:
     if changed:
         Container.objects.bulk_update(
             changed,
-            [*TRACKED_FIELDS, "name", "status", "state_changed_at", "removed_at", "updated_at", "stopped_by_user"],
+            [*TRACKED_FIELDS, *BOOKKEEPING_FIELDS],
             batch_size=200,
         )
     _sync_label_tags(result.created + result.updated + result.revived)

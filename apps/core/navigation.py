@@ -22,7 +22,7 @@ NAVIGATION = [
     NavItem("Dashboard", "core:dashboard", "dashboard", "grid"),
     NavItem("Hosts", "hosts:list", "hosts", "server"),
     NavItem("Containers", "containers:list", "containers", "box"),
-    NavItem("Alerts", "core:upcoming", "alerts", "bell", ("alerts",)),
+    NavItem("Alerts", "alerts:list", "alerts", "bell"),
     NavItem("Deployments", "core:upcoming", "deployments", "layers", ("deployments",)),
     NavItem("Events", "core:events", "events", "list", capability=Capability.AUDIT_VIEW),
     NavItem("Settings", "core:settings", "settings", "gear", capability=Capability.SETTINGS_MANAGE),
@@ -30,11 +30,6 @@ NAVIGATION = [
 
 # What each not-yet-built section will do, shown on its page so nobody hunts for a button.
 UPCOMING_SECTIONS = {
-    "alerts": (
-        "Alerts",
-        "Rules for state changes, thresholds, offline hosts, failing health checks and available "
-        "updates, delivered to Discord, Slack, Telegram, e-mail and more.",
-    ),
     "deployments": (
         "Deployments",
         "Deploy from docker run-style forms or Compose files, with reusable templates.",

@@ -61,6 +61,7 @@ def test_a_crashing_container_is_restarted_with_growing_delays_then_given_up(
     assert given_up.message == (
         f"Gave up on {crashing.name} after 3 attempts (last: exited with code 1; exit codes 1, 1, 1, 1)."
     )
+    wait_until(lambda: gave_up)  # announced once the worker's transaction committed
     assert len(gave_up) == 1
     assert gave_up[0]["container"].pk == row.pk
     assert (gave_up[0]["attempts"], gave_up[0]["exit_codes"]) == (3, [1, 1, 1, 1])

@@ -129,3 +129,16 @@ def test_destroy_marks_removed_and_refresh_of_a_missing_container_does_too(local
         assert refresh(local_host, engine, c.id).state == "removed"
         apply_events(local_host, engine, [event("destroy", c.id)])
     assert row(local_host, c.name).is_removed
+
+
+def test_a_container_first_seen_just_created_is_meant_to_run(
+    local_host, docker_client, test_image, docker_prefix, docker_labels, run_container
+):
+    # `docker run` sends create and start; a listener can see them in separate batches.
+    created = docker_client.containers.create(test_image, name=f"{docker_prefix}run", labels=docker_labels)
+    done = run_container("exit", "0", "0", name="done")
+    done.wait(timeout=10)
+    with engine_for(local_host) as engine:
+        apply_events(local_host, engine, [event("create", created.id), event("die", done.id)])
+    assert row(local_host, created.name).desired_state == "should_run"
+    assert row(local_host, done.name).desired_state == "on_demand"  # first seen exited: started when needed

@@ -79,10 +79,10 @@ async def test_an_idle_socket_stays_open_and_still_receives(admin_cookie):
     await socket.disconnect()
 
 
-async def test_a_page_without_live_widgets_watches_nothing(admin_cookie, client_for, admin):
+async def test_a_page_without_live_widgets_watches_only_the_alert_count(admin_cookie, client_for, admin):
     page = await sync_to_async(lambda: client_for(admin).get("/settings/").content.decode())()
     watch = re.search(r'ws-connect="/ws/live/\?watch=([^"]*)"', page).group(1)
-    assert watch == ""
+    assert watch == ",alert-count"  # the navigation's badge is on every page
     socket = socket_for(admin_cookie, watch=watch)
     assert (await socket.connect())[0]  # still connected, for messages to this user
     await _push(push_html, "dashboard", '<div id="getting-started">not for this page</div>')

@@ -21,7 +21,7 @@ def test_the_empty_dashboard_guides_to_adding_a_host(client_for, admin):
     page = client_for(admin).get("/").content.decode()
     assert "DockMon has no Docker hosts to watch yet" in page
     assert 'href="/hosts/add/"' in page and "Add a host" in page
-    assert 'ws-connect="/ws/live/?watch=dashboard,events,hosts"' in page and 'hx-ext="ws"' in page
+    assert 'ws-connect="/ws/live/?watch=dashboard,events,hosts,alert-count"' in page and 'hx-ext="ws"' in page
 
 
 def test_the_page_sends_csrf_through_htmx_headers(client_for, viewer):
@@ -47,7 +47,7 @@ def test_the_theme_is_saved_per_user(client_for, viewer):
 
 
 def test_sections_not_built_yet_say_so(client_for, viewer):
-    page = client_for(viewer).get("/soon/alerts/").content.decode()
+    page = client_for(viewer).get("/soon/deployments/").content.decode()
     assert "not available in this version yet" in page
     assert client_for(viewer).get("/soon/nothing/").status_code == 404
 
