@@ -28,7 +28,7 @@ class HealthCheck(models.Model):
         BEARER = "bearer", "Bearer token"
 
     class Status(models.TextChoices):
-        UNKNOWN = "unknown", "Not checked yet"
+        UNKNOWN = "unknown", "Pending"  # not checked yet, or failing below the threshold
         HEALTHY = "healthy", "Healthy"
         UNHEALTHY = "unhealthy", "Unhealthy"
 

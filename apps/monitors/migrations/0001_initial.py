@@ -40,7 +40,7 @@ class Migration(migrations.Migration):
                 ('from_label', models.BooleanField(default=False)),
                 ('created_at', models.DateTimeField(auto_now_add=True)),
                 ('updated_at', models.DateTimeField(auto_now=True)),
-                ('status', models.CharField(choices=[('unknown', 'Not checked yet'), ('healthy', 'Healthy'), ('unhealthy', 'Unhealthy')], default='unknown', max_length=10)),
+                ('status', models.CharField(choices=[('unknown', 'Pending'), ('healthy', 'Healthy'), ('unhealthy', 'Unhealthy')], default='unknown', max_length=10)),
                 ('status_changed_at', models.DateTimeField(blank=True, null=True)),
                 ('consecutive_failures', models.PositiveIntegerField(default=0)),
                 ('consecutive_successes', models.PositiveIntegerField(default=0)),
