@@ -6,7 +6,7 @@ the end, so a run never touches a running DockMon. Each figure is printed next t
 the same run (the `docker` CLI, or the local socket, doing the same work), and everything goes to
 bench/results/latest.json. The agent bench starts a whole DockMon (scripts/run) inside that data dir and
 prefix, and an agent process; the metrics bench a second, mutual-TLS dockerd, a Celery worker, daphne and a
-whole DockMon. See bench/README.md.
+whole DockMon; the alerts bench a busybox httpd container and a Celery worker. See bench/README.md.
 """
 
 from __future__ import annotations
@@ -49,7 +49,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--containers", type=int, help="containers for the inventory bench (200; 100 with --quick)")
     parser.add_argument("--rows", type=int, default=500, help="container rows for the page bench (500)")
     parser.add_argument("--quick", action="store_true", help="fewer repetitions, smaller fleets (a few minutes in all)")
-    parser.add_argument("--only", choices=["pages", "inventory", "metrics", "agent"], help="run one bench only")
+    parser.add_argument(
+        "--only", choices=["pages", "inventory", "metrics", "alerts", "agent"], help="run one bench only"
+    )
     parser.add_argument(
         "--metrics",
         type=_metrics_parts,
@@ -240,6 +242,10 @@ def main(argv: list[str] | None = None) -> int:
             from bench import metrics_run
 
             measurements += metrics_run.run(quick=args.quick, parts=args.metrics, profile=args.profile)
+        if args.only in (None, "alerts"):
+            from bench import alerts
+
+            measurements += alerts.run(quick=args.quick)
         if args.only in (None, "agent"):
             from bench import agent  # last: it starts a whole DockMon on the run's Redis prefix
 
