@@ -3,22 +3,34 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TypeVar
 
 import pytest
 import redis
 from aiosmtpd.controller import Controller
 from celery.contrib.testing.worker import start_worker
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.dispatch import Signal
 from django.test import Client
+from docker.models.containers import Container as DockerContainer
 
+from apps.autorestart.models import AutoRestartSettings
+from apps.containers.inventory import sync_host
 from apps.containers.listener import HostWatcher
+from apps.containers.models import Container
+from apps.hosts.engines import engine_for
 from apps.hosts.models import Host
 from apps.users.capabilities import Role
 from apps.users.models import User
@@ -27,15 +39,50 @@ from tests.factories import UserFactory
 from tests.live import forget_redis_prefix, free_port
 
 PASSWORD = "correct horse battery staple"
+T = TypeVar("T")
 
 
-def wait_until(check: Callable[[], object], timeout: float = 10.0, step: float = 0.02) -> float:
-    """Poll until check() is truthy; returns the seconds it took."""
-    start = time.monotonic()
-    while not check():
-        assert time.monotonic() - start < timeout, "timed out"
+def wait_until(check: Callable[[], T], timeout: float = 15.0, step: float = 0.02, what: str = "the condition") -> T:
+    """Poll until check() is truthy; returns that value (a row, a list, True)."""
+    deadline = time.monotonic() + timeout
+    while not (value := check()):
+        assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
         time.sleep(step)
-    return time.monotonic() - start
+    return value
+
+
+def refusal(check: Callable[[str], object], text: str) -> str:
+    """The sentence `check` refuses `text` with (it raises ValueError, or Django's ValidationError)."""
+    with pytest.raises((ValueError, ValidationError)) as refused:
+        check(text)
+    return refused.value.messages[0] if isinstance(refused.value, ValidationError) else str(refused.value)
+
+
+@contextmanager
+def heard(signal: Signal) -> Iterator[list[dict]]:
+    """The keyword arguments of every sending of `signal` while the block runs."""
+    received: list[dict] = []
+
+    def note(sender, **kwargs) -> None:
+        received.append(kwargs)
+
+    signal.connect(note, weak=False)
+    try:
+        yield received
+    finally:
+        signal.disconnect(note)
+
+
+def sync_inventory(host: Host) -> None:
+    """A full sync of the host's containers, as DockMon does on connect and every ~30 s."""
+    with engine_for(host) as engine:
+        sync_host(host, engine)
+
+
+def synced(host: Host, container: str | DockerContainer) -> Container:
+    """The row of a container (given by name or as the docker SDK's object) after a full sync of the host."""
+    sync_inventory(host)
+    return Container.objects.get(host=host, name=container if isinstance(container, str) else container.name)
 
 
 @pytest.fixture
@@ -109,6 +156,94 @@ def email_to(smtp_server: Mailbox, settings) -> Mailbox:
     return smtp_server
 
 
+@dataclass
+class Route:
+    """What the recording HTTP server answers on one path."""
+
+    status: int = 200
+    body: bytes = b"ok"
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0  # seconds before answering
+
+    @classmethod
+    def redirect(cls, location: str, status: int = 302) -> Route:
+        return cls(status, b"", {"Location": location})
+
+
+@dataclass
+class Received:
+    """One request the recording HTTP server was sent."""
+
+    method: str
+    path: str  # with the query string
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> dict:
+        return json.loads(self.body or b"{}")
+
+
+class RecordingServer(ThreadingHTTPServer):
+    """A real HTTP server on 127.0.0.1: records every request and answers from `routes` (by path with query),
+    or with `default` on any other path."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _RecordingHandler)
+        self.routes: dict[str, Route] = {}
+        self.default = Route()
+        self.requests: list[Received] = []
+
+    @property
+    def port(self) -> int:
+        return self.server_address[1]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def posted_json(self) -> list[dict]:
+        """The JSON body of every request so far (apprise's json:// posts title, message and type)."""
+        return [request.json() for request in self.requests]
+
+    def titles(self) -> list[str]:
+        """The title of every notification posted so far."""
+        return [body.get("title", "") for body in self.posted_json()]
+
+
+class _RecordingHandler(BaseHTTPRequestHandler):
+    server: RecordingServer
+
+    def _answer(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        self.server.requests.append(Received(self.command, self.path, dict(self.headers), self.rfile.read(length)))
+        route = self.server.routes.get(self.path, self.server.default)
+        time.sleep(route.delay)
+        self.send_response(route.status)
+        for name, value in route.headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(route.body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(route.body)
+
+    do_GET = do_POST = do_PUT = do_HEAD = _answer
+
+    def log_message(self, *args) -> None:  # keep the test output clean
+        pass
+
+
+@pytest.fixture
+def http_server() -> Iterator[RecordingServer]:
+    server = RecordingServer()
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
 @pytest.fixture
 def celery_worker() -> Iterator[None]:
     """A real Celery worker on this run's Redis queue, in a thread (tests using it need transaction=True)."""
@@ -129,6 +264,36 @@ def local_host(db, docker_client) -> Host:
     from tests.dockerenv.plugin import docker_host  # imported late: pytest must load the plugin first
 
     return Host.objects.create(name="local", kind=Host.Kind.SOCKET, url=docker_host())
+
+
+@pytest.fixture
+def online_host(local_host: Host) -> Host:
+    """The local daemon as a host that is online, its containers already synced."""
+    sync_inventory(local_host)
+    local_host.status = Host.Status.ONLINE
+    local_host.save()
+    return local_host
+
+
+@pytest.fixture
+def create_container(docker_client, docker_prefix, docker_labels, test_image) -> Callable[..., DockerContainer]:
+    """Create (not start) a test-app container owned by this test: its row can be set up before it runs."""
+
+    def create(*cmd: str, name: str, **kwargs) -> DockerContainer:
+        return docker_client.containers.create(
+            test_image, list(cmd), name=f"{docker_prefix}{name}", labels=docker_labels, **kwargs
+        )
+
+    return create
+
+
+@pytest.fixture
+def fast_restarts(db) -> AutoRestartSettings:
+    """An auto-restart back-off of 1, 2, 4, 4 … seconds instead of 30 s doubling to 10 minutes."""
+    row = AutoRestartSettings.load()
+    row.first_delay_seconds, row.max_delay_seconds = 1, 4
+    row.save()
+    return row
 
 
 @pytest.fixture

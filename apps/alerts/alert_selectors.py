@@ -5,13 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from apps.alerts.alert_forms import OPEN
 from apps.alerts.models import Alert
 from apps.containers.models import Container
+from apps.core.selectors import filtered
 from apps.notifications.models import Delivery
 
 CONTAINER_RECENT = 10
@@ -24,19 +25,12 @@ def alerts_filtered(params: dict) -> QuerySet[Alert]:
         alerts = alerts.filter(state__in=(Alert.State.FIRING, Alert.State.ACKNOWLEDGED))
     elif state != "all":
         alerts = alerts.filter(state=state)
-    if params.get("severity"):
-        alerts = alerts.filter(severity=params["severity"])
-    if params.get("kind"):
-        alerts = alerts.filter(kind=params["kind"])
-    if params.get("host"):
-        alerts = alerts.filter(host_id=params["host"])
-    if params.get("q"):
-        text = params["q"]
-        alerts = alerts.filter(
-            Q(title__icontains=text) | Q(target_name__icontains=text) | Q(rule_name__icontains=text)
-            | Q(host_name__icontains=text) | Q(message__icontains=text)
-        )  # fmt: skip
-    return alerts
+    return filtered(
+        alerts,
+        params,
+        {"severity": "severity", "kind": "kind", "host": "host_id"},
+        search=("title", "target_name", "rule_name", "host_name", "message"),
+    )
 
 
 @dataclass(frozen=True)

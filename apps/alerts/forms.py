@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from django import forms
@@ -100,31 +100,16 @@ class AlertRuleForm(forms.ModelForm):
 
     class Meta:
         model = AlertRule
+        # The model's fields (the window is typed in minutes by a field of the form's own).
         fields = [
-            "name",
-            "kind",
-            "enabled",
-            "severity",
-            "description",
-            "hosts",
-            "host_tags",
-            "container_tags",
-            "name_pattern",
-            "name_match",
-            "labels",
-            "exclude_names",
-            "desired_state",
+            *COMMON_FIELDS,
+            *CONTAINER_SCOPE,
             "threshold",
             "clear_threshold",
             "duration_seconds",
             "occurrences",
             "include_intended_stops",
-            "channels",
-            "cooldown_seconds",
-            "notify_on_resolve",
-            "quiet_hours",
-            "title_template",
-            "body_template",
+            *NOTIFY_FIELDS,
         ]
         labels = {
             "name_pattern": "Container name",
@@ -238,20 +223,21 @@ class AlertRuleForm(forms.ModelForm):
     # Checks of single fields (only those the kind shows are run).
 
     def clean_labels(self) -> str:
-        scope.parse_label_lines(self.cleaned_data["labels"])
-        return self.cleaned_data["labels"]
+        return self._text("labels", scope.parse_label_lines)
 
     def clean_quiet_hours(self) -> str:
-        quiet.parse_quiet_hours(self.cleaned_data["quiet_hours"])
-        return self.cleaned_data["quiet_hours"]
+        return self._text("quiet_hours", quiet.parse_quiet_hours)
 
     def clean_title_template(self) -> str:
-        messages.validate_template(self.cleaned_data["title_template"])
-        return self.cleaned_data["title_template"]
+        return self._text("title_template", messages.validate_template)
 
     def clean_body_template(self) -> str:
-        messages.validate_template(self.cleaned_data["body_template"])
-        return self.cleaned_data["body_template"]
+        return self._text("body_template", messages.validate_template)
+
+    def _text(self, name: str, check: Callable[[str], object]) -> str:
+        """The field's text as typed, once `check` (raising ValidationError) accepts it."""
+        check(self.cleaned_data[name])
+        return self.cleaned_data[name]
 
     def clean_cooldown_seconds(self) -> int:
         return self._seconds("cooldown_seconds", "The cooldown")

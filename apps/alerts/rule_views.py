@@ -8,15 +8,14 @@ from django.db import transaction
 from django.db.models import Count, Max, Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
 from django.views.decorators.http import require_POST
-from django_htmx.http import HttpResponseClientRedirect
 
 from apps.alerts import quiet, scope
 from apps.alerts.forms import THRESHOLD_KINDS, AlertRuleForm
 from apps.alerts.messages import format_duration, sample_message, validate_template
 from apps.alerts.models import Alert, AlertRule
 from apps.core.audit import record
+from apps.core.pages import redirect_page
 from apps.users.access import capability_required
 from apps.users.capabilities import Capability
 
@@ -170,9 +169,7 @@ def rule_delete(request: HttpRequest, pk: int) -> HttpResponse:
         record(request.user, "alerts.rule_delete", rule, request=request, details={"kind": rule.kind})
         rule.delete()
     messages.success(request, f"Rule {rule.name} deleted. Its past alerts stay, under its name.")
-    if request.htmx:
-        return HttpResponseClientRedirect(reverse("alerts:rules"))
-    return redirect("alerts:rules")
+    return redirect_page(request, "alerts:rules")
 
 
 @capability_required(Capability.ALERTS_MANAGE)

@@ -404,7 +404,8 @@ def purge_resolved(now: datetime | None = None) -> int:
     return count
 
 
-def settings_update(*, actor: Any, retention_days: int, request: HttpRequest | None = None) -> AlertSettings:
+def settings_update(*, actor: Any, changes: dict, request: HttpRequest | None = None) -> AlertSettings:
+    retention_days = changes["retention_days"]
     config = AlertSettings.load()
     if config.retention_days != retention_days:
         before = config.retention_days

@@ -6,8 +6,10 @@ so it takes the operators' capability `containers.operate` (admins have it too);
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import wraps
+
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
@@ -15,23 +17,24 @@ from django.views.decorators.http import require_POST
 from apps.alerts import services
 from apps.alerts.alert_forms import SNOOZE_CHOICES, AlertFilterForm, AlertSettingsForm, CommentForm, SnoozeForm
 from apps.alerts.alert_selectors import alert_timeline, alerts_filtered
-from apps.alerts.models import Alert, AlertSettings
+from apps.alerts.models import Alert
+from apps.core.pages import paged_table, settings_page
 from apps.users.access import capability_required
 from apps.users.capabilities import Capability
 
-ALERTS_PER_PAGE = 50
 ACT_ON_ALERTS = Capability.CONTAINERS_OPERATE
 
 
 def alert_list(request: HttpRequest) -> HttpResponse:
     form = AlertFilterForm(request.GET or None)
-    page = Paginator(alerts_filtered(form.params()), ALERTS_PER_PAGE).get_page(request.GET.get("page"))
-    query = request.GET.copy()
-    query.pop("page", None)
-    context = {"form": form, "page": page, "query": query.urlencode()}
-    if request.htmx and request.htmx.target == "alert-table":
-        return render(request, "alerts/widgets/alert_table.html", context)
-    return render(request, "alerts/alert_list.html", context)
+    return paged_table(
+        request,
+        alerts_filtered(form.params()),
+        page_template="alerts/alert_list.html",
+        table_template="alerts/widgets/alert_table.html",
+        table_id="alert-table",
+        form=form,
+    )
 
 
 def _detail_context(alert: Alert) -> dict:
@@ -54,68 +57,62 @@ def alert_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "alerts/alert_detail.html", context)
 
 
-def _done(request: HttpRequest, alert: Alert, text: str) -> HttpResponse:
-    messages.success(request, text)
-    return redirect("alerts:detail", alert.pk)
+def _alert_action(act: Callable[[HttpRequest, Alert], str]) -> Callable[[HttpRequest, int], HttpResponse]:
+    """A POST acting on one alert, back to its page: `act` returns the sentence saying it is done, or raises
+    AlertStateError with the one saying why not."""
+
+    @require_POST
+    @capability_required(ACT_ON_ALERTS)
+    @wraps(act)
+    def view(request: HttpRequest, pk: int) -> HttpResponse:
+        alert = get_object_or_404(Alert, pk=pk)
+        try:
+            messages.success(request, act(request, alert))
+        except services.AlertStateError as error:
+            messages.error(request, str(error))
+        return redirect("alerts:detail", alert.pk)
+
+    return view
 
 
-def _refused(request: HttpRequest, alert: Alert, error: Exception | str) -> HttpResponse:
-    messages.error(request, str(error))
-    return redirect("alerts:detail", alert.pk)
+@_alert_action
+def alert_acknowledge(request: HttpRequest, alert: Alert) -> str:
+    services.acknowledge(alert, user=request.user, request=request)
+    return "Acknowledged: repeats of this alert are no longer notified."
 
 
-@require_POST
-@capability_required(ACT_ON_ALERTS)
-def alert_acknowledge(request: HttpRequest, pk: int) -> HttpResponse:
-    alert = get_object_or_404(Alert, pk=pk)
-    try:
-        services.acknowledge(alert, user=request.user, request=request)
-    except services.AlertStateError as error:
-        return _refused(request, alert, error)
-    return _done(request, alert, "Acknowledged: repeats of this alert are no longer notified.")
-
-
-@require_POST
-@capability_required(ACT_ON_ALERTS)
-def alert_snooze(request: HttpRequest, pk: int) -> HttpResponse:
-    alert = get_object_or_404(Alert, pk=pk)
+@_alert_action
+def alert_snooze(request: HttpRequest, alert: Alert) -> str:
     form = SnoozeForm(request.POST)
     if not form.is_valid():
-        return _refused(request, alert, " ".join(form.non_field_errors()) or "Choose how long to snooze.")
-    try:
-        snoozed = services.snooze(alert, user=request.user, until=form.snooze_until(), request=request)
-    except services.AlertStateError as error:
-        return _refused(request, alert, error)
-    return _done(request, alert, f"Snoozed until {snoozed.snoozed_until:%Y-%m-%d %H:%M}.")
+        raise services.AlertStateError(" ".join(form.non_field_errors()) or "Choose how long to snooze.")
+    snoozed = services.snooze(alert, user=request.user, until=form.snooze_until(), request=request)
+    return f"Snoozed until {snoozed.snoozed_until:%Y-%m-%d %H:%M}."
 
 
-@require_POST
-@capability_required(ACT_ON_ALERTS)
-def alert_resolve(request: HttpRequest, pk: int) -> HttpResponse:
-    alert = get_object_or_404(Alert, pk=pk)
+@_alert_action
+def alert_resolve(request: HttpRequest, alert: Alert) -> str:
     if not services.resolve(alert, reason=request.POST.get("reason", "").strip()[:150], user=request.user,
                             request=request):  # fmt: skip
-        return _refused(request, alert, "This alert is already resolved.")
-    return _done(request, alert, "Resolved.")
+        raise services.AlertStateError("This alert is already resolved.")
+    return "Resolved."
 
 
-@require_POST
-@capability_required(ACT_ON_ALERTS)
-def alert_comment(request: HttpRequest, pk: int) -> HttpResponse:
-    alert = get_object_or_404(Alert, pk=pk)
+@_alert_action
+def alert_comment(request: HttpRequest, alert: Alert) -> str:
     form = CommentForm(request.POST)
     if not form.is_valid():
-        return _refused(request, alert, "Write something to add a comment (at most 2000 characters).")
+        raise services.AlertStateError("Write something to add a comment (at most 2000 characters).")
     services.comment(alert, user=request.user, text=form.cleaned_data["text"], request=request)
-    return _done(request, alert, "Comment added.")
+    return "Comment added."
 
 
 @capability_required(Capability.SETTINGS_MANAGE)
 def alert_settings(request: HttpRequest) -> HttpResponse:
-    form = AlertSettingsForm(request.POST or None, instance=AlertSettings.load())
-    if request.method == "POST" and form.is_valid():
-        services.settings_update(actor=request.user, retention_days=form.cleaned_data["retention_days"],
-                                 request=request)  # fmt: skip
-        messages.success(request, "Alert settings saved.")
-        return redirect("alerts:settings")
-    return render(request, "alerts/alert_settings.html", {"form": form})
+    return settings_page(
+        request,
+        form_class=AlertSettingsForm,
+        update=services.settings_update,
+        saved="Alert settings saved.",
+        template="alerts/alert_settings.html",
+    )

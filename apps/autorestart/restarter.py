@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import transaction
 from django.http import HttpRequest
@@ -39,6 +40,11 @@ DELIBERATE_KILL_SIGNALS = {"2", "9", "15", "SIGINT", "SIGKILL", "SIGTERM", "INT"
 ATTEMPT_LOCK_SECONDS = 120
 # A scheduled attempt this far past its time was lost (a worker or the broker restarted): queue it again.
 OVERDUE_SECONDS = 60
+
+
+def _trail(container: Container, action: str, *, actor: Actor = ACTOR, **fields: Any) -> None:
+    """Write an `autorestart.*` entry on the container's audit trail, under its host; by auto-restart unless said."""
+    record(actor, action, container, host=container.host, **fields)
 
 
 def duration_words(seconds: float) -> str:
@@ -147,11 +153,9 @@ def hold(policy: RestartPolicy) -> None:
     policy.held_since, policy.next_attempt_at = now, None
     if pending:
         container = policy.container
-        record(
-            ACTOR,
-            "autorestart.cancelled",
+        _trail(
             container,
-            host=container.host,
+            "autorestart.cancelled",
             message=f"{container.name} was stopped outside DockMon: the pending attempt is cancelled.",
         )
 
@@ -197,11 +201,9 @@ def schedule(policy: RestartPolicy, *, why: str) -> None:
     policy.next_attempt_at = timezone.now() + timedelta(seconds=delay)
     policy.save(update_fields=["exit_codes", "next_attempt_at", "last_error", "updated_at"])
     codes = list(policy.exit_codes)
-    record(
-        ACTOR,
-        "autorestart.scheduled",
+    _trail(
         container,
-        host=container.host,
+        "autorestart.scheduled",
         severity=Event.Severity.WARNING,
         message=f"{why}; attempt {attempt} of {policy.max_attempts} in {duration_words(delay)}.",
         details={"attempt": attempt, "of": policy.max_attempts, "delay_seconds": delay, "exit_codes": codes},
@@ -219,11 +221,9 @@ def give_up(policy: RestartPolicy, *, error: str) -> None:
     attempts = policy.attempts
     plural = "" if attempts == 1 else "s"
     listed = f"; exit codes {', '.join(map(str, codes))}" if codes else ""
-    record(
-        ACTOR,
-        "autorestart.gave_up",
+    _trail(
         container,
-        host=container.host,
+        "autorestart.gave_up",
         severity=Event.Severity.ERROR,
         message=f"Gave up on {container.name} after {attempts} attempt{plural} (last: {error}{listed}).",
         details={"attempts": attempts, "exit_codes": codes, "error": error},
@@ -277,11 +277,9 @@ def run_attempt(policy_pk: int, scheduled_for: datetime) -> str:
             system_restart(container, reason=reason, action=Action.START)
         except EngineError as error:  # RestartLimitReached too: it counts as a failed attempt
             return _attempt_failed(policy, attempt, str(error))
-        record(
-            ACTOR,
-            "autorestart.attempt",
+        _trail(
             container,
-            host=container.host,
+            "autorestart.attempt",
             message=f"Attempt {attempt} of {policy.max_attempts}: started {container.name}.",
             details={"attempt": attempt, "of": policy.max_attempts, "result": "started"},
         )
@@ -304,11 +302,9 @@ def _attempt_failed(policy: RestartPolicy, attempt: int, error: str) -> str:
         attempts=attempt, last_attempt_at=now, next_attempt_at=None, last_error=error[:500], updated_at=now
     )
     policy.attempts, policy.last_attempt_at, policy.next_attempt_at, policy.last_error = attempt, now, None, error[:500]
-    record(
-        ACTOR,
-        "autorestart.attempt",
+    _trail(
         container,
-        host=container.host,
+        "autorestart.attempt",
         severity=Event.Severity.WARNING,
         message=f"Attempt {attempt} of {policy.max_attempts} failed: {error}",
         details={"attempt": attempt, "of": policy.max_attempts, "result": "failed", "error": error},
@@ -332,14 +328,13 @@ def reset(policy: RestartPolicy, *, actor: Actor, why: str, request: HttpRequest
     )
     policy.refresh_from_db()
     policy.container = container
-    record(
-        actor,
-        "autorestart.reset",
+    _trail(
         container,
-        host=container.host,
+        "autorestart.reset",
         message=why,
         details={"attempts": attempts, "gave_up": gave_up},
         request=request,
+        actor=actor,
     )
 
 

@@ -10,6 +10,7 @@ from apps.autorestart import restarter, services
 from apps.autorestart.forms import PolicyForm, SettingsForm
 from apps.autorestart.models import AutoRestartSettings, RestartPolicy
 from apps.containers.models import Container
+from apps.core import pages
 from apps.users.access import capability_required, has_capability
 from apps.users.capabilities import Capability
 
@@ -77,9 +78,10 @@ def policy_reset(request: HttpRequest, pk: int) -> HttpResponse:
 
 @capability_required(Capability.SETTINGS_MANAGE)
 def settings_page(request: HttpRequest) -> HttpResponse:
-    form = SettingsForm(request.POST or None, instance=AutoRestartSettings.load())
-    if request.method == "POST" and form.is_valid():
-        services.settings_update(actor=request.user, changes=form.cleaned_data, request=request)
-        messages.success(request, "Auto-restart settings saved.")
-        return redirect("autorestart:settings")
-    return render(request, "autorestart/settings.html", {"form": form})
+    return pages.settings_page(
+        request,
+        form_class=SettingsForm,
+        update=services.settings_update,
+        saved="Auto-restart settings saved.",
+        template="autorestart/settings.html",
+    )

@@ -8,10 +8,8 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
-from django_htmx.http import HttpResponseClientRedirect
 
 from apps.containers import bulk, services
 from apps.containers.forms import BulkForm, ContainerFilterForm, DesiredStateForm, RemoveForm, RenameForm, TagForm
@@ -26,6 +24,7 @@ from apps.containers.selectors import (
     filter_choices,
 )
 from apps.core.models import Event
+from apps.core.pages import redirect_page
 from apps.hosts.engines import engine_for
 from apps.metrics import store as metrics_store
 from apps.tags.models import Tag
@@ -176,9 +175,7 @@ def container_rename(request: HttpRequest, pk: int) -> HttpResponse:
     except EngineError as error:
         return _action_response(request, container, error=str(error))
     messages.success(request, f"Renamed to {form.cleaned_data['name']}.")
-    if request.htmx:
-        return HttpResponseClientRedirect(reverse("containers:detail", args=[container.pk]))
-    return redirect("containers:detail", pk=container.pk)
+    return redirect_page(request, "containers:detail", container.pk)
 
 
 @capability_required(Capability.CONTAINERS_MANAGE)
@@ -198,9 +195,7 @@ def container_remove(request: HttpRequest, pk: int) -> HttpResponse:
     except EngineError as error:
         return _action_response(request, container, error=str(error))
     messages.success(request, f"Container {container.name} removed from {container.host.name}.")
-    if request.htmx:
-        return HttpResponseClientRedirect(reverse("containers:list"))
-    return redirect("containers:list")
+    return redirect_page(request, "containers:list")
 
 
 @capability_required(Capability.CONTAINERS_OPERATE)
@@ -274,8 +269,7 @@ def bulk_start(request: HttpRequest) -> HttpResponse:
         params=form.params(),
         request=request,
     )
-    url = reverse("containers:job", args=[job.pk])
-    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+    return redirect_page(request, "containers:job", job.pk)
 
 
 def job_list(request: HttpRequest) -> HttpResponse:

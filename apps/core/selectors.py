@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, time
+from functools import reduce
+from operator import or_
 
 from django.db.models import Q, QuerySet
 from django.utils import timezone
@@ -16,26 +19,25 @@ def recent_events(limit: int = RECENT_EVENTS) -> list[Event]:
     return list(Event.objects.all()[:limit])
 
 
+def filtered(rows: QuerySet, params: Mapping, lookups: Mapping[str, str], search: tuple[str, ...] = ()) -> QuerySet:
+    """`rows` narrowed by a filter form's valid values: each param named in `lookups` that has a value filters by
+    its lookup; `q` finds its text in any of the `search` fields. Empty values filter nothing."""
+    for param, lookup in lookups.items():
+        if params.get(param):
+            rows = rows.filter(**{lookup: params[param]})
+    if search and params.get("q"):
+        rows = rows.filter(reduce(or_, (Q(**{f"{name}__icontains": params["q"]}) for name in search)))
+    return rows
+
+
 def events_filtered(params: dict) -> QuerySet[Event]:
     """Events matching the Events page filters (already validated by EventFilterForm)."""
-    events = Event.objects.all()
-    if params.get("category"):
-        events = events.filter(category=params["category"])
-    if params.get("severity"):
-        events = events.filter(severity=params["severity"])
-    if params.get("actor"):
-        events = events.filter(actor_name__iexact=params["actor"])
-    if params.get("host"):
-        events = events.filter(host_name__iexact=params["host"])
-    if params.get("q"):
-        text = params["q"]
-        events = events.filter(
-            Q(action__icontains=text)
-            | Q(target_name__icontains=text)
-            | Q(message__icontains=text)
-            | Q(actor_name__icontains=text)
-            | Q(host_name__icontains=text)
-        )
+    events = filtered(
+        Event.objects.all(),
+        params,
+        {"category": "category", "severity": "severity", "actor": "actor_name__iexact", "host": "host_name__iexact"},
+        search=("action", "target_name", "message", "actor_name", "host_name"),
+    )
     tz = timezone.get_current_timezone()
     if params.get("since"):
         events = events.filter(timestamp__gte=datetime.combine(params["since"], time.min, tzinfo=tz))

@@ -4,27 +4,23 @@ import csv
 from collections.abc import Iterator
 
 from django.conf import settings
-from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
-from django.core.paginator import Paginator
 from django.db import connection
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 
 from apps.containers.selectors import fleet_summary, hosts_for_list
-from apps.core import health, selectors, services
+from apps.core import health, pages, selectors, services
 from apps.core.audit import ACTION_LABELS
 from apps.core.forms import AppSettingsForm, EventFilterForm
-from apps.core.models import AppSettings, Event
+from apps.core.models import Event
 from apps.core.navigation import UPCOMING_SECTIONS
 from apps.metrics.live_tags import tag_groups
 from apps.users.access import capability_required, has_capability
 from apps.users.capabilities import Capability
-
-EVENTS_PER_PAGE = 50
 
 
 def dashboard(request: HttpRequest) -> HttpResponse:
@@ -68,13 +64,14 @@ def _filtered_events(request: HttpRequest) -> tuple[EventFilterForm, QuerySet[Ev
 @capability_required(Capability.AUDIT_VIEW)
 def events(request: HttpRequest) -> HttpResponse:
     form, matching = _filtered_events(request)
-    page = Paginator(matching, EVENTS_PER_PAGE).get_page(request.GET.get("page"))
-    query = request.GET.copy()
-    query.pop("page", None)
-    context = {"form": form, "page": page, "query": query.urlencode()}
-    if request.htmx and request.htmx.target == "event-table":
-        return render(request, "core/widgets/event_table.html", context)
-    return render(request, "core/events.html", context)
+    return pages.paged_table(
+        request,
+        matching,
+        page_template="core/events.html",
+        table_template="core/widgets/event_table.html",
+        table_id="event-table",
+        form=form,
+    )
 
 
 class _Echo:
@@ -136,16 +133,17 @@ def events_export(request: HttpRequest) -> StreamingHttpResponse:
 
 @capability_required(Capability.SETTINGS_MANAGE)
 def settings_page(request: HttpRequest) -> HttpResponse:
-    row = AppSettings.load()
-    form = AppSettingsForm(request.POST or None, instance=row)
-    if request.method == "POST" and form.is_valid():
-        services.app_settings_update(actor=request.user, changes=form.cleaned_data, request=request)
-        messages.success(request, "Settings saved.")
-        return redirect("core:settings")
     about = {
         "data_dir": settings.DATA_DIR,
         "database": connection.vendor,
         "external_url": settings.EXTERNAL_URL,
         "email": "configured" if settings.EMAIL_CONFIGURED else "not configured (DOCKMON_EMAIL_HOST)",
     }
-    return render(request, "core/settings.html", {"form": form, "about": about})
+    return pages.settings_page(
+        request,
+        form_class=AppSettingsForm,
+        update=services.app_settings_update,
+        saved="Settings saved.",
+        template="core/settings.html",
+        about=about,
+    )

@@ -1,14 +1,13 @@
 from __future__ import annotations
 
-from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import get_object_or_404
 
 from apps.containers.models import Container
+from apps.core import pages
 from apps.hosts.models import Host
 from apps.metrics import history, services
 from apps.metrics.forms import MetricsSettingsForm, RangeForm
-from apps.metrics.models import MetricsSettings
 from apps.metrics.tiers import tier_covering
 from apps.users.access import capability_required
 from apps.users.capabilities import Capability
@@ -36,9 +35,10 @@ def host_series(request: HttpRequest, pk: int) -> JsonResponse:
 
 @capability_required(Capability.SETTINGS_MANAGE)
 def settings_page(request: HttpRequest) -> HttpResponse:
-    form = MetricsSettingsForm(request.POST or None, instance=MetricsSettings.load())
-    if request.method == "POST" and form.is_valid():
-        services.metrics_settings_update(actor=request.user, changes=form.cleaned_data, request=request)
-        messages.success(request, "Metrics settings saved.")
-        return redirect("metrics:settings")
-    return render(request, "metrics/settings.html", {"form": form})
+    return pages.settings_page(
+        request,
+        form_class=MetricsSettingsForm,
+        update=services.metrics_settings_update,
+        saved="Metrics settings saved.",
+        template="metrics/settings.html",
+    )

@@ -1,21 +1,18 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
 from django.views.decorators.http import require_POST
-from django_htmx.http import HttpResponseClientRedirect
 
+from apps.core.pages import paged_table, redirect_page
+from apps.core.selectors import filtered
 from apps.notifications import services
 from apps.notifications.forms import DeliveryFilterForm
 from apps.notifications.kinds import KINDS, Kind
 from apps.notifications.models import FAILING_AFTER, Channel, Delivery
 from apps.users.access import capability_required
 from apps.users.capabilities import Capability
-
-DELIVERIES_PER_PAGE = 50
 
 
 def channel_list(request: HttpRequest) -> HttpResponse:
@@ -72,9 +69,7 @@ def channel_delete(request: HttpRequest, pk: int) -> HttpResponse:
     channel = get_object_or_404(Channel, pk=pk)
     services.channel_delete(actor=request.user, channel=channel, request=request)
     messages.success(request, f"Channel {channel.name} deleted. Rules that used it no longer send there.")
-    if request.htmx:
-        return HttpResponseClientRedirect(reverse("notifications:list"))
-    return redirect("notifications:list")
+    return redirect_page(request, "notifications:list")
 
 
 @capability_required(Capability.ALERTS_MANAGE)
@@ -87,16 +82,12 @@ def channel_test(request: HttpRequest, pk: int) -> HttpResponse:
 
 def delivery_list(request: HttpRequest) -> HttpResponse:
     form = DeliveryFilterForm(request.GET or None)
-    deliveries = Delivery.objects.all()
-    if form.is_valid():
-        if form.cleaned_data["channel"]:
-            deliveries = deliveries.filter(channel_name=form.cleaned_data["channel"])
-        if form.cleaned_data["status"]:
-            deliveries = deliveries.filter(status=form.cleaned_data["status"])
-    page = Paginator(deliveries, DELIVERIES_PER_PAGE).get_page(request.GET.get("page"))
-    query = request.GET.copy()
-    query.pop("page", None)
-    context = {"form": form, "page": page, "query": query.urlencode()}
-    if request.htmx and request.htmx.target == "delivery-table":
-        return render(request, "notifications/widgets/delivery_table.html", context)
-    return render(request, "notifications/delivery_list.html", context)
+    params = form.cleaned_data if form.is_valid() else {}
+    return paged_table(
+        request,
+        filtered(Delivery.objects.all(), params, {"channel": "channel_name", "status": "status"}),
+        page_template="notifications/delivery_list.html",
+        table_template="notifications/widgets/delivery_table.html",
+        table_id="delivery-table",
+        form=form,
+    )

@@ -5,10 +5,10 @@ from urllib.parse import urlencode, urlsplit
 
 from django.contrib.auth.middleware import LoginRequiredMiddleware as DjangoLoginRequiredMiddleware
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import redirect
 from django.urls import reverse
 from django_htmx.http import HttpResponseClientRedirect
 
+from apps.core.pages import redirect_page
 from apps.users.models import User
 
 # Paths that work before the first admin exists.
@@ -27,9 +27,7 @@ class FirstRunMiddleware:
             and not request.path.startswith(FIRST_RUN_OPEN_PREFIXES)
             and not User.objects.exists()
         ):
-            if request.htmx:
-                return HttpResponseClientRedirect(reverse("users:setup"))
-            return redirect("users:setup")
+            return redirect_page(request, "users:setup")
         return self.get_response(request)
 
 

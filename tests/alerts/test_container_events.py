@@ -12,9 +12,9 @@ from apps.containers.models import Container
 from apps.containers.services import container_act
 from apps.notifications.models import Delivery
 from dockmon_agent.engine.base import Action
-from tests.alerts.conftest import wait_until
 from tests.dockerenv.image import READY_MARK
 from tests.dockerenv.plugin import wait_for_log
+from tests.fixtures import wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("celery_worker", "fast_grace")]
 
@@ -28,10 +28,10 @@ def alerts_of(name: str, **filters):
 
 
 def test_a_container_exiting_with_1_fires_with_its_exit_code_and_log_tail_then_resolves_when_it_runs(
-    local_host, run_container, follow, make_rule, webhook, meant_to_run
+    local_host, run_container, follow, make_rule, http_server, meant_to_run
 ):
     rule = make_rule("container_stopped", severity="error", cooldown_seconds=0)
-    follow()
+    follow(local_host)
     c = run_container("exit", "1", "2", name="crashy")
     meant_to_run(c.name)
     alert = wait_until(lambda: alerts_of(c.name).first())
@@ -39,7 +39,7 @@ def test_a_container_exiting_with_1_fires_with_its_exit_code_and_log_tail_then_r
     assert alert.context["exit_code"] == 1
     assert "testapp: exiting with 1" in alert.context["log_tail"]
     assert alert.title == f"{c.name} on local exited with code 1"
-    message = wait_until(lambda: webhook.received)[0]
+    message = wait_until(http_server.posted_json)[0]
     assert message["title"] == alert.title
     assert "exit code 1" in message["message"] and "testapp: exiting with 1" in message["message"]
     assert f"/containers/{alert.container_id}/" in message["message"]
@@ -48,16 +48,16 @@ def test_a_container_exiting_with_1_fires_with_its_exit_code_and_log_tail_then_r
     wait_until(lambda: Alert.objects.get(pk=alert.pk).state == "resolved")
     resolved = Alert.objects.get(pk=alert.pk)
     assert resolved.resolution == "The container is running again."
-    wait_until(lambda: len(webhook.received) == 2)
-    assert webhook.titles()[1] == f"Resolved: {alert.title}"
+    wait_until(lambda: len(http_server.requests) == 2)
+    assert http_server.titles()[1] == f"Resolved: {alert.title}"
 
 
 def test_a_stop_through_dockmon_fires_only_for_a_rule_counting_intended_stops(
-    local_host, run_container, follow, make_rule, admin, webhook, meant_to_run
+    local_host, run_container, follow, make_rule, admin, http_server, meant_to_run
 ):
     make_rule("container_stopped", name="crashes only")
     counting = make_rule("container_stopped", name="every stop", include_intended_stops=True)
-    follow()
+    follow(local_host)
     c = run_container(name="stopped-by-pat")
     wait_for_log(c, READY_MARK)
     meant_to_run(c.name)
@@ -66,16 +66,16 @@ def test_a_stop_through_dockmon_fires_only_for_a_rule_counting_intended_stops(
     alert = wait_until(lambda: alerts_of(c.name).first())
     assert alert.rule == counting
     assert alert.context["error"] == "Stopped through DockMon by a user."
-    wait_until(lambda: webhook.received)
-    assert alerts_of(c.name).count() == 1 and len(webhook.received) == 1
+    wait_until(http_server.posted_json)
+    assert alerts_of(c.name).count() == 1 and len(http_server.requests) == 1
 
 
 def test_a_container_recreated_under_the_same_name_does_not_raise_stopped(
-    local_host, run_container, follow, make_rule, webhook, settings, meant_to_run
+    local_host, run_container, follow, make_rule, http_server, settings, meant_to_run
 ):
     make_rule("container_stopped")
     started = make_rule("container_started", name="started", channels=[])
-    follow()
+    follow(local_host)
     first = run_container(name="app")
     wait_for_log(first, READY_MARK)
     pk = meant_to_run(first.name).pk
@@ -89,35 +89,35 @@ def test_a_container_recreated_under_the_same_name_does_not_raise_stopped(
     time.sleep(settings.ALERTS_STOP_GRACE_SECONDS + 1.5)
     assert not alerts_of(first.name, kind="container_stopped").exists()
     assert all(a.resolution.startswith("A start is an event") for a in Alert.objects.filter(rule=started))
-    assert not Delivery.objects.exists() and not webhook.received
+    assert not Delivery.objects.exists() and not http_server.requests
 
 
-def test_an_oom_kill_carries_the_memory_limit(local_host, run_container, follow, make_rule, webhook):
+def test_an_oom_kill_carries_the_memory_limit(local_host, run_container, follow, make_rule, http_server):
     make_rule("oom_killed", severity="critical")
-    follow()
+    follow(local_host)
     c = run_container("oom", name="hungry", mem_limit="16m")
     alert = wait_until(lambda: alerts_of(c.name, kind="oom_killed").first(), timeout=30)
     assert alert.context["memory_limit"] == 16 * 1024 * 1024
-    message = wait_until(lambda: webhook.received)[0]
+    message = wait_until(http_server.posted_json)[0]
     assert "16.0 MiB" in message["message"]
 
 
-def test_a_restart_loop_fires_after_n_dies_within_the_window(local_host, run_container, follow, make_rule, webhook):
+def test_a_restart_loop_fires_after_n_dies_within_the_window(local_host, run_container, follow, make_rule, http_server):
     loop = make_rule("restart_loop", occurrences=3, window_seconds=120)
-    follow()
+    follow(local_host)
     c = run_container("exit", "2", "0", name="looper", restart_policy={"Name": "always"})
     alert = wait_until(lambda: alerts_of(c.name, rule=loop).first(), timeout=30)
     assert alert.context["restarts"] >= 3 and alert.context["exit_codes"][:3] == [2, 2, 2]
     assert "testapp: exiting with 2" in alert.context["log_tail"]
     assert alert.title.startswith(f"{c.name} on local restarted ") and alert.title.endswith(" times in 2 min")
-    wait_until(lambda: webhook.received)
+    wait_until(http_server.posted_json)
 
 
 def test_unhealthy_by_dockers_healthcheck_fires_and_healthy_again_resolves(
-    local_host, run_container, follow, make_rule, webhook, docker_client
+    local_host, run_container, follow, make_rule, http_server, docker_client
 ):
     make_rule("unhealthy")
-    follow()
+    follow(local_host)
     check = {"test": ["CMD-SHELL", "test ! -f /tmp/broken"], "interval": 300_000_000, "retries": 1}
     c = run_container(name="doctor", healthcheck=check)
     wait_until(lambda: Container.objects.filter(name=c.name, health="healthy").exists())
@@ -127,5 +127,5 @@ def test_unhealthy_by_dockers_healthcheck_fires_and_healthy_again_resolves(
     c.exec_run(["rm", "/tmp/broken"])
     wait_until(lambda: Alert.objects.get(pk=alert.pk).state == "resolved")
     assert Alert.objects.get(pk=alert.pk).resolution == "Docker's health check passes again."
-    wait_until(lambda: len(webhook.received) == 2)
-    assert webhook.titles() == [f"{c.name} on local is unhealthy", f"Resolved: {c.name} on local is unhealthy"]
+    wait_until(lambda: len(http_server.requests) == 2)
+    assert http_server.titles() == [f"{c.name} on local is unhealthy", f"Resolved: {c.name} on local is unhealthy"]

@@ -10,20 +10,12 @@ import pytest
 
 from apps.alerts.models import Alert
 from apps.containers.models import Container
-from apps.monitors.models import HealthCheck
 from apps.notifications.models import Channel
-from tests.alerts.conftest import wait_until
-from tests.autorestart import conftest as autorestart
 from tests.dockerenv.plugin import http_get
-from tests.live import free_port
-from tests.monitors.test_httpd import HTTPD, beat_tick
+from tests.fixtures import synced, wait_until
+from tests.scenarios import beat_tick, httpd_under_check, watched
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("celery_worker")]
-
-# The auto-restart tests' fixtures: a short back-off, and containers created before they start.
-fast_restarts = autorestart.fast_restarts
-create_container = autorestart.create_container
-synced, watched = autorestart.synced, autorestart.watched
 
 
 @pytest.fixture
@@ -40,7 +32,7 @@ def test_auto_restart_giving_up_sends_an_email_with_the_exit_codes_and_the_log_t
     crashing = create_container("exit", "1", "1", name="crashy")
     row = synced(local_host, crashing.name)
     watched(row, desired_state=Container.DesiredState.SHOULD_RUN)
-    follow()
+    follow(local_host)
     crashing.start()
 
     alert = wait_until(lambda: Alert.objects.filter(kind="restart_gave_up", container=row).first(), timeout=45)
@@ -56,30 +48,23 @@ def test_auto_restart_giving_up_sends_an_email_with_the_exit_codes_and_the_log_t
 
 
 def test_an_http_check_failing_then_passing_again_fires_and_resolves_with_notifications(
-    local_host, run_container, make_rule, webhook
+    local_host, run_container, make_rule, http_server
 ):
     make_rule("check_failing", severity="error")
-    port = free_port()
-    container = run_container("sh", "-c", HTTPD, name="web", ports={"8080/tcp": port})
-    url = f"http://127.0.0.1:{port}/health"
-    http_get(url)
-    row = synced(local_host, container.name)
-    check = HealthCheck.objects.create(
-        container=row, url=url, keyword="ok", interval_seconds=10, failure_threshold=1,
-        restart_on_unhealthy=True, restart_attempts=3, restart_delay_seconds=1,
-    )  # fmt: skip
+    container, check = httpd_under_check(local_host, run_container, failure_threshold=1)
+    url = check.url
     assert beat_tick(check).status == "healthy"
 
     container.exec_run(["killall", "httpd"])
     assert beat_tick(check).status == "unhealthy"
     alert = wait_until(lambda: Alert.objects.filter(kind="check_failing", target_key=f"check:{check.pk}").first())
     assert alert.context["check_url"] == url and alert.context["error"]
-    first = wait_until(lambda: webhook.received)[0]
+    first = wait_until(http_server.posted_json)[0]
     assert first["title"] == f"Health check of {container.name} on local is failing" and url in first["message"]
 
     # DockMon restarted the container (the check's policy); httpd answers again and the check passes.
     http_get(url, timeout=20)
     assert beat_tick(check).status == "healthy"
     wait_until(lambda: Alert.objects.get(pk=alert.pk).state == "resolved")
-    wait_until(lambda: len(webhook.received) == 2)
-    assert webhook.titles()[1] == f"Resolved: {first['title']}"
+    wait_until(lambda: len(http_server.requests) == 2)
+    assert http_server.titles()[1] == f"Resolved: {first['title']}"

@@ -18,7 +18,7 @@ from apps.hosts.models import Host
 from apps.hosts.services import host_record_contact, host_record_failure
 from apps.notifications.models import Delivery
 from dockmon_agent.engine.base import HostUnreachable
-from tests.alerts.conftest import wait_until
+from tests.fixtures import wait_until
 
 
 @pytest.fixture
@@ -116,7 +116,7 @@ def quiet_today() -> str:
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("celery_worker")
-def test_quiet_hours_defer_the_notification_then_deliver_it_when_they_end(make_rule, exited, webhook):
+def test_quiet_hours_defer_the_notification_then_deliver_it_when_they_end(make_rule, exited, http_server):
     rule = make_rule("container_stopped", quiet_hours=quiet_today())
     alert = fire(rule, exited)
     delivery = deliveries(alert).get()
@@ -125,7 +125,7 @@ def test_quiet_hours_defer_the_notification_then_deliver_it_when_they_end(make_r
     assert Delivery.objects.get(pk=delivery.pk).status == "deferred"  # still quiet
     engine.reconcile(now=delivery.not_before + timedelta(seconds=1))
     wait_until(lambda: Delivery.objects.get(pk=delivery.pk).status == "sent")
-    assert webhook.titles() == [alert.title]
+    assert http_server.titles() == [alert.title]
 
 
 @pytest.mark.django_db
@@ -145,7 +145,9 @@ def test_an_alert_resolved_during_quiet_hours_is_never_sent(make_rule, exited, c
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("celery_worker")
-def test_a_host_going_offline_fires_after_the_rules_duration_and_coming_back_resolves(local_host, make_rule, webhook):
+def test_a_host_going_offline_fires_after_the_rules_duration_and_coming_back_resolves(
+    local_host, make_rule, http_server
+):
     rule = make_rule("host_offline", duration_seconds=1, severity="critical")
     Host.objects.filter(pk=local_host.pk).update(status="online")
     local_host.refresh_from_db()
@@ -154,11 +156,11 @@ def test_a_host_going_offline_fires_after_the_rules_duration_and_coming_back_res
     alert = wait_until(lambda: Alert.objects.filter(rule=rule).first())
     assert alert.title == "local is offline" and alert.host == local_host
     assert alert.context["error"] == "Cannot connect to the Docker daemon"
-    wait_until(lambda: webhook.received)
+    wait_until(http_server.posted_json)
     host_record_contact(local_host)
     wait_until(lambda: Alert.objects.get(pk=alert.pk).state == "resolved")
-    wait_until(lambda: len(webhook.received) == 2)
-    assert webhook.titles()[1] == "Resolved: local is offline"
+    wait_until(lambda: len(http_server.requests) == 2)
+    assert http_server.titles()[1] == "Resolved: local is offline"
 
 
 @pytest.mark.django_db

@@ -1,5 +1,4 @@
 import pytest
-from django.core.exceptions import ValidationError
 
 from apps.alerts.messages import (
     DEFAULT_BODIES,
@@ -16,6 +15,7 @@ from apps.alerts.messages import (
 from apps.alerts.models import AlertRule
 from apps.containers.models import Container
 from apps.hosts.models import Host
+from tests.fixtures import refusal
 
 
 def rule(kind=AlertRule.Kind.CONTAINER_STOPPED, **fields) -> AlertRule:
@@ -90,9 +90,7 @@ def test_a_stored_template_that_is_not_valid_falls_back_to_the_default():
     ],
 )
 def test_templates_refused_with_a_reason(template, message):
-    with pytest.raises(ValidationError) as raised:
-        validate_template(template)
-    assert message in raised.value.messages[0]
+    assert message in refusal(validate_template, template)
 
 
 def test_attribute_access_is_never_rendered():

@@ -11,27 +11,12 @@ from django.test.utils import CaptureQueriesContext
 
 from apps.alerts import engine
 from apps.alerts.models import Alert
-from apps.containers.inventory import sync_host
 from apps.containers.models import Container
-from apps.hosts.engines import engine_for
 from apps.metrics.collector import sweep_host
 from apps.notifications.models import Delivery
-from tests.alerts.conftest import wait_until
 from tests.dockerenv.image import READY_MARK
 from tests.dockerenv.plugin import wait_for_log
-
-
-def sync(host) -> None:
-    with engine_for(host) as docker:
-        sync_host(host, docker)
-
-
-@pytest.fixture
-def online_host(local_host):
-    sync(local_host)
-    local_host.status = "online"
-    local_host.save()
-    return local_host
+from tests.fixtures import sync_inventory, wait_until
 
 
 @pytest.fixture
@@ -53,12 +38,12 @@ def swept(host, times: int = 1) -> None:
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("celery_worker")
 def test_a_cpu_rule_fires_only_after_its_duration_and_resolves_once_the_container_stops(
-    online_host, run_container, make_rule, webhook, later
+    online_host, run_container, make_rule, http_server, later
 ):
     rule = make_rule("container_cpu", threshold=20, duration_seconds=120, cooldown_seconds=0)
     busy = run_container("cpu", "1", name="busy", nano_cpus=500_000_000)
     wait_for_log(busy, READY_MARK)
-    sync(online_host)
+    sync_inventory(online_host)
     swept(online_host, 3)  # the first sweep has no CPU % yet; the next ones see it above 20 %
     assert not Alert.objects.filter(rule=rule).exists()  # held for seconds, not two minutes
 
@@ -68,16 +53,16 @@ def test_a_cpu_rule_fires_only_after_its_duration_and_resolves_once_the_containe
     assert alert.target_name == busy.name and alert.state == "firing"
     assert alert.context["value"] > 20 and alert.context["threshold"] == 20
     assert alert.context["duration_seconds"] >= 120 and alert.context["clear_threshold"] == 15
-    message = wait_until(lambda: webhook.received)[0]
+    message = wait_until(http_server.posted_json)[0]
     assert f"{busy.name} on local: CPU " in message["title"] and "for 2 min" in message["message"]
 
     busy.stop(timeout=1)
-    sync(online_host)
+    sync_inventory(online_host)
     sweep_host(online_host)
     alert.refresh_from_db()
     assert alert.state == "resolved" and alert.resolution == "The container is no longer running."
-    wait_until(lambda: len(webhook.received) == 2)
-    assert webhook.titles()[1].startswith("Resolved: ")
+    wait_until(lambda: len(http_server.requests) == 2)
+    assert http_server.titles()[1].startswith("Resolved: ")
 
 
 @pytest.mark.django_db
@@ -87,7 +72,7 @@ def test_a_host_cpu_alert_names_its_top_three_containers(online_host, run_contai
     idle = run_container(name="idle")
     for c in [*burners, idle]:
         wait_for_log(c, READY_MARK)
-    sync(online_host)
+    sync_inventory(online_host)
     swept(online_host, 3)
     alert = Alert.objects.get(rule=rule)
     top = alert.context["top_containers"]
@@ -105,7 +90,7 @@ def test_a_memory_rule_gives_the_containers_limit(online_host, run_container, ma
     holder = run_container("mem", "100", name="holder", mem_limit="128m")
     wait_for_log(holder, READY_MARK)
     time.sleep(0.5)
-    sync(online_host)
+    sync_inventory(online_host)
     swept(online_host, 2)
     alert = Alert.objects.get(rule=rule)
     assert alert.context["memory_limit"] == 128 * 2**20

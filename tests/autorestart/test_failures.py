@@ -11,9 +11,10 @@ from apps.containers.models import Container
 from apps.containers.services import SYSTEM_RESTART_LIMIT
 from apps.core.models import Event
 from apps.hosts.models import Host
-from tests.autorestart.conftest import synced, watched
 from tests.dockerenv.image import READY_MARK
 from tests.dockerenv.plugin import wait_for_log
+from tests.fixtures import synced
+from tests.scenarios import watched
 
 pytestmark = pytest.mark.django_db
 

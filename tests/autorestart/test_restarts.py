@@ -15,9 +15,10 @@ from apps.containers.services import container_act
 from apps.core.models import Event
 from apps.core.redis_client import held_alone
 from dockmon_agent.engine.base import Action
-from tests.autorestart.conftest import synced, wait_until, watched
 from tests.dockerenv.image import READY_MARK
 from tests.dockerenv.plugin import wait_for_log
+from tests.fixtures import synced, wait_until
+from tests.scenarios import watched
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -32,12 +33,12 @@ def nothing_scheduled(row: Container) -> bool:
 
 
 def test_a_crashing_container_is_restarted_with_growing_delays_then_given_up(
-    local_host, fast_restarts, create_container, listen, celery_worker, gave_up, client_for, viewer
+    local_host, fast_restarts, create_container, follow, celery_worker, gave_up, client_for, viewer
 ):
     crashing = create_container("exit", "1", "1", name="crashy")  # exits with code 1 one second after each start
     row = synced(local_host, crashing.name)
     watched(row, desired_state=Container.DesiredState.SHOULD_RUN)
-    listen()
+    follow(local_host)
     crashing.start()
 
     wait_until(lambda: trail(row, "autorestart.gave_up"), timeout=45)
@@ -74,13 +75,13 @@ def test_a_crashing_container_is_restarted_with_growing_delays_then_given_up(
 
 
 def test_a_container_stopped_by_a_user_through_dockmon_stays_down(
-    local_host, fast_restarts, run_container, listen, seen_events, operator
+    local_host, fast_restarts, run_container, follow, seen_events, operator
 ):
     c = run_container(name="steady")
     wait_for_log(c, READY_MARK)
     row = synced(local_host, c.name)
     watched(row)
-    listen()
+    follow(local_host)
     container_act(actor=operator, container=row, action=Action.STOP)
     wait_until(lambda: (row.pk, "stop") in seen_events)
     assert nothing_scheduled(row)
@@ -91,12 +92,12 @@ def test_a_container_stopped_by_a_user_through_dockmon_stays_down(
 
 
 def test_an_on_demand_container_that_exits_stays_down(
-    local_host, fast_restarts, create_container, listen, seen_events, client_for, viewer
+    local_host, fast_restarts, create_container, follow, seen_events, client_for, viewer
 ):
     batch = create_container("exit", "1", "1", name="batch")
     row = synced(local_host, batch.name)
     watched(row, desired_state=Container.DesiredState.ON_DEMAND)
-    listen()
+    follow(local_host)
     batch.start()
     wait_until(lambda: (row.pk, "die") in seen_events)
     assert nothing_scheduled(row)
@@ -106,13 +107,13 @@ def test_an_on_demand_container_that_exits_stays_down(
 
 
 def test_docker_stop_outside_dockmon_is_a_deliberate_stop(
-    local_host, fast_restarts, run_container, listen, seen_events, client_for, viewer
+    local_host, fast_restarts, run_container, follow, seen_events, client_for, viewer
 ):
     c = run_container(name="outside")
     wait_for_log(c, READY_MARK)
     row = synced(local_host, c.name)
     watched(row)
-    listen()
+    follow(local_host)
     c.stop(timeout=5)  # the Docker API itself, as `docker stop` would
     wait_until(lambda: (row.pk, "stop") in seen_events)
     assert nothing_scheduled(row)
@@ -126,14 +127,14 @@ def test_docker_stop_outside_dockmon_is_a_deliberate_stop(
 
 
 def test_a_pending_attempt_is_cancelled_by_a_stop_outside_dockmon(
-    local_host, fast_restarts, create_container, listen, seen_events
+    local_host, fast_restarts, create_container, follow, seen_events
 ):
     fast_restarts.first_delay_seconds = fast_restarts.max_delay_seconds = 60  # stays pending while we act
     fast_restarts.save()
     crashing = create_container("exit", "3", "2", name="pending")
     row = synced(local_host, crashing.name)
     watched(row, desired_state=Container.DesiredState.SHOULD_RUN)
-    listen()
+    follow(local_host)
     crashing.start()
     wait_until(lambda: RestartPolicy.objects.get(container=row).next_attempt_at is not None)
     scheduled = trail(row, "autorestart.scheduled")[0]

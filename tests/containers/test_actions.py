@@ -2,20 +2,13 @@
 
 import pytest
 
-from apps.containers.inventory import sync_host
 from apps.containers.models import Container
 from apps.core.models import Event
-from apps.hosts.engines import engine_for
 from tests.dockerenv.image import READY_MARK
 from tests.dockerenv.plugin import wait_for_log
+from tests.fixtures import synced
 
 pytestmark = pytest.mark.django_db
-
-
-def synced(host, container) -> Container:
-    with engine_for(host) as engine:
-        sync_host(host, engine)
-    return Container.objects.get(host=host, name=container.name)
 
 
 def test_an_operator_stops_a_container_and_it_really_stops(client_for, operator, local_host, run_container):

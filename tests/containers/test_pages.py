@@ -5,11 +5,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from apps.containers.inventory import sync_host
 from apps.containers.models import Container, ContainerTag
-from apps.hosts.engines import engine_for
 from apps.hosts.models import Host
 from apps.tags.models import Tag
+from tests.fixtures import synced
 
 pytestmark = pytest.mark.django_db
 
@@ -136,10 +135,7 @@ def test_htmx_gets_only_the_table_and_queries_do_not_grow_with_rows(client_for, 
 
 
 def synced_container(host, run_container, **kwargs) -> Container:
-    c = run_container(environment={"API_TOKEN": "s3cret-value", "MODE": "prod"}, **kwargs)
-    with engine_for(host) as engine:
-        sync_host(host, engine)
-    return Container.objects.get(name=c.name)
+    return synced(host, run_container(environment={"API_TOKEN": "s3cret-value", "MODE": "prod"}, **kwargs))
 
 
 def test_environment_is_masked_unless_the_role_may_see_it(client_for, viewer, operator, local_host, run_container):

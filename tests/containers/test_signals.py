@@ -25,7 +25,7 @@ from apps.metrics.signals import host_swept
 from dockmon_agent.engine.base import Action, HostUnreachable
 from tests.dockerenv.image import READY_MARK
 from tests.dockerenv.plugin import wait_for_log
-from tests.fixtures import wait_until
+from tests.fixtures import synced, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -79,8 +79,6 @@ def test_a_users_stop_is_dockmons_doing_and_marks_the_row_until_it_runs_again(
 
 
 def test_system_restart_is_audited_with_its_reason_and_capped(local_host, run_container):
-    from tests.containers.test_actions import synced
-
     c = run_container(name="flaky")
     wait_for_log(c, READY_MARK)
     row = synced(local_host, c)
@@ -113,8 +111,6 @@ def test_hosts_announce_going_down_and_coming_back(local_host):
 
 
 def test_each_sweep_announces_the_numbers_it_measured(local_host, run_container):
-    from tests.containers.test_actions import synced
-
     c = run_container(name="busy")
     wait_for_log(c, READY_MARK)
     row = synced(local_host, c)

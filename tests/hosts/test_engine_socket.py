@@ -43,6 +43,7 @@ from dockmon_agent.engine.base import (
 from dockmon_agent.engine.docker_api import ConnectionSpec, DockerApiEngine, SocketEngine
 from tests.dockerenv.image import READY_MARK
 from tests.dockerenv.plugin import docker_host, host_port, wait_for_log
+from tests.fixtures import wait_until
 from tests.live import free_port
 
 HEALTHCHECK = {
@@ -134,14 +135,6 @@ def engine(docker_client: DockerClient) -> Iterator[SocketEngine]:
 
 def state_of(docker_client: DockerClient, container_id: str) -> dict[str, Any]:
     return docker_client.api.inspect_container(container_id)["State"]
-
-
-def wait_until(condition: Callable[[], Any], timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (result := condition()):
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
-    return result
 
 
 def recent(moment: datetime | None) -> bool:

@@ -26,8 +26,7 @@ from dockmon.asgi import application
 from dockmon.celery import app as celery_app
 from tests.dockerenv.image import READY_MARK
 from tests.dockerenv.plugin import wait_for_log
-from tests.fixtures import session_cookie
-from tests.metrics.conftest import sync_inventory
+from tests.fixtures import session_cookie, sync_inventory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -14,7 +14,7 @@ from apps.metrics import collector, store
 from apps.metrics.models import MetricsSettings
 from tests.dockerenv.image import READY_MARK
 from tests.dockerenv.plugin import wait_for_log
-from tests.metrics.conftest import sync_inventory
+from tests.fixtures import sync_inventory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

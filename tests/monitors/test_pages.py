@@ -7,8 +7,7 @@ import pytest
 from apps.core.models import Event
 from apps.monitors import services
 from apps.monitors.models import HealthCheck
-
-from .conftest import Route
+from tests.fixtures import Route
 
 pytestmark = pytest.mark.django_db
 
@@ -39,15 +38,15 @@ def errors_of(response) -> list[str]:
     return [str(e) for errs in response.context["form"].errors.values() for e in errs]
 
 
-def test_viewers_see_the_card_with_results_but_cannot_change_anything(client_for, viewer, make_check, web):
-    web.routes["/h"] = Route(503)
-    check = make_check(f"{web.base}/h", failure_threshold=1)
+def test_viewers_see_the_card_with_results_but_cannot_change_anything(client_for, viewer, make_check, http_server):
+    http_server.routes["/h"] = Route(503)
+    check = make_check(f"{http_server.url}/h", failure_threshold=1)
     services.run_check(check)
     client = client_for(viewer)
     page = client.get(f"/containers/{check.container_id}/").content.decode()
     assert 'id="health-checks"' in page and f"/containers/{check.container_id}/checks/card/" in page
     card = client.get(f"/containers/{check.container_id}/checks/card/").content.decode()
-    assert "Unhealthy" in card and f"{web.base}/h" in card
+    assert "Unhealthy" in card and f"{http_server.url}/h" in card
     assert "status 503" in card and "Status 503, expected 200-299." in card and "ms" in card
     assert card.count('class="hc-bar fail"') == 1
     assert "Test now" not in card and "Add check" not in card
@@ -60,14 +59,14 @@ def test_viewers_see_the_card_with_results_but_cannot_change_anything(client_for
         client.post(f"/checks/{check.pk}/test/"),
     ):
         assert response.status_code == 403
-    assert HealthCheck.objects.get(pk=check.pk).url == f"{web.base}/h"
+    assert HealthCheck.objects.get(pk=check.pk).url == f"{http_server.url}/h"
     assert HealthCheck.objects.get(pk=check.pk).results.count() == 1
 
 
-def test_an_operator_adds_tests_edits_and_deletes_a_check(client_for, operator, container_row, web):
-    web.routes["/health"] = Route(200, b"all good")
+def test_an_operator_adds_tests_edits_and_deletes_a_check(client_for, operator, container_row, http_server):
+    http_server.routes["/health"] = Route(200, b"all good")
     client = client_for(operator)
-    response = client.post(f"/containers/{container_row.pk}/checks/add/", {**GOOD, "url": f"{web.base}/health"})
+    response = client.post(f"/containers/{container_row.pk}/checks/add/", {**GOOD, "url": f"{http_server.url}/health"})
     assert response.status_code == 302 and response["Location"] == f"/containers/{container_row.pk}/"
     check = HealthCheck.objects.get(container=container_row)
     assert (check.expected_statuses, check.headers, check.from_label) == ("200-299,301", "X-Env: test", False)
@@ -76,9 +75,9 @@ def test_an_operator_adds_tests_edits_and_deletes_a_check(client_for, operator, 
     assert card.startswith('<section class="card span-3 checks-card" id="health-checks"')
     assert "Healthy" in card and "status 200" in card and 'class="hc-bar ok"' in card
     assert "Test now" in card and "hx-confirm" in card
-    assert web.seen[-1].headers["X-Env"] == "test"
+    assert http_server.requests[-1].headers["X-Env"] == "test"
 
-    edited = client.post(f"/checks/{check.pk}/edit/", {**GOOD, "url": f"{web.base}/health", "keyword": "good"})
+    edited = client.post(f"/checks/{check.pk}/edit/", {**GOOD, "url": f"{http_server.url}/health", "keyword": "good"})
     assert edited.status_code == 302
     assert HealthCheck.objects.get(pk=check.pk).keyword == "good"
 
@@ -123,10 +122,10 @@ def test_bad_input_is_refused_with_a_clear_message(client_for, operator, contain
     assert not HealthCheck.objects.exists()
 
 
-def test_the_secret_is_never_shown_back_and_kept_when_left_empty(client_for, operator, container_row, web):
-    web.routes["/p"] = Route(200)
+def test_the_secret_is_never_shown_back_and_kept_when_left_empty(client_for, operator, container_row, http_server):
+    http_server.routes["/p"] = Route(200)
     client = client_for(operator)
-    data = {**GOOD, "url": f"{web.base}/p", "auth_kind": "bearer", "secret": "tok-very-secret"}
+    data = {**GOOD, "url": f"{http_server.url}/p", "auth_kind": "bearer", "secret": "tok-very-secret"}
     client.post(f"/containers/{container_row.pk}/checks/add/", data)
     check = HealthCheck.objects.get()
     assert check.auth_secret == "tok-very-secret"
@@ -136,6 +135,6 @@ def test_the_secret_is_never_shown_back_and_kept_when_left_empty(client_for, ope
     check.refresh_from_db()
     assert (check.auth_secret, check.interval_seconds) == ("tok-very-secret", 30)
     client.post(f"/checks/{check.pk}/test/")
-    assert web.seen[-1].headers["Authorization"] == "Bearer tok-very-secret"
+    assert http_server.requests[-1].headers["Authorization"] == "Bearer tok-very-secret"
     audit = Event.objects.filter(category="monitors").values_list("details", flat=True)
     assert all("tok-very-secret" not in str(details) for details in audit)

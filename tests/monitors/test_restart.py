@@ -12,8 +12,7 @@ from apps.core.models import Event
 from apps.monitors.services import restart_if_due
 from tests.dockerenv.image import READY_MARK
 from tests.dockerenv.plugin import wait_for_log
-
-from .conftest import synced
+from tests.fixtures import synced
 
 pytestmark = pytest.mark.django_db
 

@@ -15,8 +15,7 @@ from apps.monitors import services
 from apps.monitors.models import CheckResult, HealthCheck
 from apps.monitors.signals import check_status_changed
 from dockmon_agent.engine.base import DockerEvent
-
-from .conftest import Route, synced
+from tests.fixtures import Route, synced
 
 pytestmark = pytest.mark.django_db
 
@@ -34,10 +33,10 @@ def verdicts():
 
 
 def test_thresholds_decide_the_verdict_and_changes_are_announced(
-    web, make_check, verdicts, django_capture_on_commit_callbacks
+    http_server, make_check, verdicts, django_capture_on_commit_callbacks
 ):
-    web.routes["/h"] = Route(200)
-    check = make_check(f"{web.base}/h", failure_threshold=2, success_threshold=2)
+    http_server.routes["/h"] = Route(200)
+    check = make_check(f"{http_server.url}/h", failure_threshold=2, success_threshold=2)
     with django_capture_on_commit_callbacks(execute=True):
         services.run_check(check)
         assert HealthCheck.objects.get(pk=check.pk).status == "unknown"  # 1 of 2 successes
@@ -45,7 +44,7 @@ def test_thresholds_decide_the_verdict_and_changes_are_announced(
         assert HealthCheck.objects.get(pk=check.pk).status == "healthy"
         assert verdicts == []  # a first verdict of healthy is no news
 
-        web.routes["/h"] = Route(500)
+        http_server.routes["/h"] = Route(500)
         services.run_check(check)
         assert HealthCheck.objects.get(pk=check.pk).status == "healthy"  # 1 of 2 failures
         services.run_check(check)
@@ -145,11 +144,11 @@ def test_a_label_that_is_not_http_makes_no_check(local_host, run_container, sync
     assert not HealthCheck.objects.filter(container=row).exists()
 
 
-def test_a_check_follows_its_container_across_recreation(local_host, run_container, web):
-    web.routes["/h"] = Route(200)
+def test_a_check_follows_its_container_across_recreation(local_host, run_container, http_server):
+    http_server.routes["/h"] = Route(200)
     old = run_container(name="svc")
     row = synced(local_host, old.name)
-    check = HealthCheck.objects.create(container=row, url=f"{web.base}/h")
+    check = HealthCheck.objects.create(container=row, url=f"{http_server.url}/h")
     services.run_check(check)
     old.remove(force=True)
     synced(local_host, old.name)

@@ -1,14 +1,9 @@
-"""Real receivers on 127.0.0.1 for the notification tests: an HTTP server recording what it is sent,
-and an SMTP server that asks for a login and refuses it."""
+"""Real receivers on 127.0.0.1 for the notification tests: the recording HTTP server answering like a JSON
+API, and an SMTP server that asks for a login and refuses it."""
 
 from __future__ import annotations
 
-import json
-import threading
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -17,62 +12,21 @@ from aiosmtpd.smtp import AuthResult
 from apps.notifications import services
 from apps.notifications.kinds import KINDS
 from apps.notifications.models import Channel
+from tests.fixtures import RecordingServer, Route
 from tests.live import free_port
 
 
-@dataclass
-class Received:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> dict:
-        return json.loads(self.body)
-
-
-@dataclass
-class Receiver:
-    """What a local HTTP server was sent; `status` is what it answers next."""
-
-    port: int = 0
-    status: int = 200
-    delay: float = 0  # seconds before answering
-    requests: list[Received] = field(default_factory=list)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+def answer(status: int = 200, *, delay: float = 0.0) -> Route:
+    """How the receiver answers a notification: an id when it takes it, the reason when it does not."""
+    body = b'{"id": "x"}' if status < 300 else b'{"error": "receiver is down"}'
+    return Route(status, body, {"Content-Type": "application/json"}, delay)
 
 
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    state = Receiver()
-
-    class Handler(BaseHTTPRequestHandler):
-        def _record(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            state.requests.append(
-                Received(self.command, self.path, dict(self.headers.items()), self.rfile.read(length))
-            )
-            time.sleep(state.delay)
-            self.send_response(state.status)
-            self.send_header("Content-Type", "application/json")
-            self.end_headers()
-            self.wfile.write(b'{"id": "x"}' if state.status < 300 else b'{"error": "receiver is down"}')
-
-        do_POST = do_PUT = do_GET = _record
-
-        def log_message(self, *args) -> None:  # keep the test output quiet
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield state
-    server.shutdown()
-    server.server_close()
+def receiver(http_server: RecordingServer) -> RecordingServer:
+    """The recording HTTP server, answering every path like a JSON API."""
+    http_server.default = answer()
+    return http_server
 
 
 class RefusingAuthenticator:

@@ -12,6 +12,7 @@ from django.utils import timezone
 from apps.notifications import services, tasks
 from apps.notifications.models import Channel, Delivery
 from apps.notifications.transport import APPRISE_LOGGER, HIDDEN
+from tests.notifications.conftest import answer
 
 pytestmark = pytest.mark.django_db
 
@@ -134,7 +135,7 @@ def test_send_test_success(webhook_channel, receiver):
 
 
 def test_failing_receiver_is_retried_with_back_off_then_recovers(webhook_channel, receiver):
-    receiver.status = 500
+    receiver.default = answer(500)
     delivery = services.notify(webhook_channel, title="t", body="b")
     start = timezone.now()
 
@@ -165,7 +166,7 @@ def test_failing_receiver_is_retried_with_back_off_then_recovers(webhook_channel
     assert channel.last_error == fresh(delivery).error
     assert fresh(delivery).next_attempt_at == second + timedelta(seconds=30)
 
-    receiver.status = 200
+    receiver.default = answer()
     services.deliver(delivery.pk, now=second + timedelta(seconds=30))
     delivery = fresh(delivery)
     assert (delivery.status, delivery.attempts, delivery.error) == (Delivery.Status.SENT, 4, "")
@@ -175,7 +176,7 @@ def test_failing_receiver_is_retried_with_back_off_then_recovers(webhook_channel
 
 
 def test_a_webhook_that_times_out_is_retried_with_the_reason(make_channel, receiver):
-    receiver.delay = 1.5
+    receiver.default = answer(delay=1.5)
     # The "any apprise URL" kind takes apprise's own options, here a short read timeout.
     channel = make_channel("apprise", url=f"json://127.0.0.1:{receiver.port}/slow?rto=0.3")
     delivery = services.notify(channel, title="t", body="b")
@@ -196,7 +197,7 @@ def test_back_off_doubles_up_to_an_hour():
 
 
 def test_gives_up_after_a_day(webhook_channel, receiver):
-    receiver.status = 503
+    receiver.default = answer(503)
     delivery = services.notify(webhook_channel, title="t", body="b")
     Delivery.objects.filter(pk=delivery.pk).update(created_at=timezone.now() - services.GIVE_UP_AFTER)
 

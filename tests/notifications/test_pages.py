@@ -13,6 +13,7 @@ from apps.core.models import Event
 from apps.notifications import services
 from apps.notifications.kinds import KINDS
 from apps.notifications.models import Channel, Delivery
+from tests.notifications.conftest import answer
 
 pytestmark = pytest.mark.django_db
 
@@ -91,7 +92,7 @@ def test_invalid_input_is_shown_on_the_form(client_for, admin):
 
 def test_secrets_never_appear_in_pages(client_for, admin, secret_channel, receiver):
     client = client_for(admin)
-    receiver.status = 500
+    receiver.default = answer(500)
     services.deliver(services.notify(secret_channel, title="t", body="b").pk)
     pages = [
         client.get("/notifications/"),
@@ -128,7 +129,7 @@ def test_send_test_shows_sent_or_the_exact_error_inline(client_for, admin, secre
     assert "Sent." in html(ok)
     assert receiver.requests[0].json()["title"] == "DockMon test notification"
 
-    receiver.status = 500
+    receiver.default = answer(500)
     failed = client.post(f"/notifications/{secret_channel.pk}/test/", HTTP_HX_REQUEST="true")
     assert "Not sent." in html(failed)
     assert "Failed to send JSON POST notification: Internal server error., error=500." in html(failed)
@@ -136,7 +137,7 @@ def test_send_test_shows_sent_or_the_exact_error_inline(client_for, admin, secre
 
 
 def test_a_failing_channel_is_flagged(client_for, viewer, secret_channel, receiver):
-    receiver.status = 500
+    receiver.default = answer(500)
     delivery = services.notify(secret_channel, title="t", body="b")
     now = timezone.now()
     for attempt in range(3):

@@ -4,7 +4,6 @@ sweep, and sent once however often its task runs."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
@@ -13,17 +12,10 @@ from django.utils import timezone
 
 from apps.notifications import services, tasks
 from apps.notifications.models import Delivery
+from tests.fixtures import wait_until
+from tests.notifications.conftest import answer
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def wait_for(condition: Callable[[], object], timeout: float = 15) -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if result := condition():
-            return result
-        time.sleep(0.05)
-    raise AssertionError("timed out")
 
 
 def status_of(delivery: Delivery) -> str:
@@ -37,24 +29,24 @@ def test_delivered_by_the_worker_once(celery_worker, make_channel, receiver):
         tasks.deliver.delay(delivery.pk)  # a duplicate task, e.g. from the sweep
     tasks.deliver.delay(delivery.pk)
 
-    wait_for(lambda: status_of(delivery) == Delivery.Status.SENT)
+    wait_until(lambda: status_of(delivery) == Delivery.Status.SENT)
     time.sleep(0.5)  # give the duplicate tasks their turn
-    assert [request.json()["title"] for request in receiver.requests] == ["web-1 stopped"]
+    assert receiver.titles() == ["web-1 stopped"]
 
 
 def test_failed_delivery_is_retried_by_the_worker(celery_worker, make_channel, receiver, monkeypatch):
     monkeypatch.setattr(services, "FIRST_RETRY_SECONDS", 1)
     channel = make_channel("webhook", url=f"{receiver.url}/in")
-    receiver.status = 500
+    receiver.default = answer(500)
     with transaction.atomic():
         delivery = services.notify(channel, title="t", body="b")
 
-    wait_for(lambda: receiver.requests)
-    receiver.status = 200
-    retrying = wait_for(lambda: Delivery.objects.filter(pk=delivery.pk, status="retrying").first())
+    wait_until(lambda: receiver.requests)
+    receiver.default = answer()
+    retrying = wait_until(lambda: Delivery.objects.filter(pk=delivery.pk, status="retrying").first())
     assert "error=500" in retrying.error
 
-    wait_for(lambda: status_of(delivery) == Delivery.Status.SENT)
+    wait_until(lambda: status_of(delivery) == Delivery.Status.SENT)
     delivery.refresh_from_db()
     assert (delivery.attempts, delivery.error, len(receiver.requests)) == (2, "", 2)
 
@@ -72,5 +64,5 @@ def test_the_sweep_sends_a_delivery_whose_task_was_lost(celery_worker, make_chan
 
     tasks.sweep.delay()
 
-    wait_for(lambda: status_of(lost) == Delivery.Status.SENT)
-    assert [request.json()["title"] for request in receiver.requests] == ["lost"]
+    wait_until(lambda: status_of(lost) == Delivery.Status.SENT)
+    assert receiver.titles() == ["lost"]
