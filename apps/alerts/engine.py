@@ -313,7 +313,7 @@ def judge_sweep(host: Host, values: dict[str, dict], now: float | None = None) -
         return
     now = clock() if now is None else now
     figures = containers_in(values)
-    rows = _rows_of(host, figures) if any(THRESHOLDS[rule.kind][0] == "container" for rule in rules.rules) else {}
+    rows = _rows_of(host, figures)  # container rules judge them; host rules name the top ones
     open_alerts = {
         (rule_pk, key): pk
         for rule_pk, key, pk in Alert.objects.filter(host=host, kind__in=kinds)
@@ -364,7 +364,7 @@ def _targets(rule: AlertRule, rules: Rules, host: Host, values: dict, figures: d
         host_values = values.get(HOST_SERIES) or {}
         extra: dict[str, Any] = {}
         if rule.kind in TOP_BY:
-            names = dict(Container.objects.filter(host=host, pk__in=list(figures)).values_list("pk", "name"))
+            names = {pk: row.name for pk, row in rows.items()}
             extra = {"top_containers": top_containers(values, names, TOP_BY[rule.kind]), "metric": TOP_BY[rule.kind]}
         target = Target.of_host(host)
         return {target.key: (target, host_values.get(metric), extra)}

@@ -51,14 +51,16 @@ def tile_html(count: int) -> str:
 
 
 def alerts_changed(alert_pks: list[int]) -> None:
-    """After alerts changed (call once the transaction committed): fresh count where it differs, and a
-    nudge to the list and to each changed alert's page."""
-    messages: list[tuple[str, str]] = []
+    """After alerts changed (call once the transaction committed): the fresh count, and a nudge to the list
+    and to each changed alert's page. The count goes out every time: comparing with the cached one would miss
+    a change whenever a page refilled the cache between the commit and this call."""
     count = count_open()
-    if cache.get(COUNT_CACHE_KEY) != count:
-        cache.set(COUNT_CACHE_KEY, count, COUNT_CACHE_SECONDS)
-        messages += [(COUNT_GROUP, badge_html(count)), (group_name("dashboard"), tile_html(count))]
-    messages.append((LIST_GROUP, render_to_string("alerts/widgets/alert_list_stamp.html", {"live": True})))
+    cache.set(COUNT_CACHE_KEY, count, COUNT_CACHE_SECONDS)
+    messages = [
+        (COUNT_GROUP, badge_html(count)),
+        (group_name("dashboard"), tile_html(count)),
+        (LIST_GROUP, render_to_string("alerts/widgets/alert_list_stamp.html", {"live": True})),
+    ]
     for pk in dict.fromkeys(alert_pks):
         html = render_to_string("alerts/widgets/alert_stamp.html", {"alert_pk": pk, "live": True})
         messages.append((group_name(ALERT_GROUP, pk), html))

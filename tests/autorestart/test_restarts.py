@@ -137,7 +137,7 @@ def test_a_pending_attempt_is_cancelled_by_a_stop_outside_dockmon(
     follow(local_host)
     crashing.start()
     wait_until(lambda: RestartPolicy.objects.get(container=row).next_attempt_at is not None)
-    scheduled = trail(row, "autorestart.scheduled")[0]
+    scheduled = wait_until(lambda: trail(row, "autorestart.scheduled"))[0]  # audited just after the policy
     assert scheduled.message == f"{crashing.name} exited with code 3; attempt 1 of 3 in 1 min."
     # Someone outside DockMon starts it and stops it again: they want it down.
     crashing.start()
