@@ -202,9 +202,10 @@ EMAIL_BACKEND = (
 # --- Addresses, HTTPS and reverse proxy --------------------------------------------------------
 HTTPS = env_bool("DOCKMON_HTTPS", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
-EXTERNAL_URL = env_str(
-    "DOCKMON_EXTERNAL_URL", f"{'https' if HTTPS else 'http'}://127.0.0.1:{env_int('PORT', 8000)}"
-).rstrip("/")
+# Under `make run` honcho gives every process its own PORT; the web's travels as DOCKMON_WEB_PORT, so the
+# worker's links in notifications point where users really go.
+WEB_PORT = env_int("DOCKMON_WEB_PORT", env_int("PORT", 8000))
+EXTERNAL_URL = env_str("DOCKMON_EXTERNAL_URL", f"{'https' if HTTPS else 'http'}://127.0.0.1:{WEB_PORT}").rstrip("/")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [EXTERNAL_URL])
 if HTTPS:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

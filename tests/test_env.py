@@ -67,8 +67,8 @@ def test_an_unusable_data_dir_gets_a_clear_message(tmp_path):
         persistent_secret(blocker / "data", "secret_key", lambda: "x")
 
 
-def run_manage(data_dir: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "dockmon.settings", "DOCKMON_DATA_DIR": str(data_dir)}
+def run_manage(data_dir: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "dockmon.settings", "DOCKMON_DATA_DIR": str(data_dir), **(env or {})}
     env.pop("DATABASE_URL", None)
     return subprocess.run(
         [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
@@ -85,6 +85,15 @@ def test_sqlite_lives_in_the_data_dir_in_wal_mode(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split()[-2:] == ["wal", str(tmp_path / "dockmon.sqlite3")]
+
+
+def test_every_process_of_make_run_links_to_the_web_port(tmp_path):
+    # honcho hands the worker a PORT of its own; links in its notifications must name the web's.
+    ports = {"PORT": "8865", "DOCKMON_WEB_PORT": "8765"}
+    script = "from django.conf import settings; print(settings.EXTERNAL_URL)"
+    result = run_manage(tmp_path, "shell", "-c", script, env=ports)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-1] == "http://127.0.0.1:8765"
 
 
 def read_only(directory: Path, *args: str) -> subprocess.CompletedProcess:
