@@ -9,11 +9,8 @@ from collections.abc import Callable
 import pytest
 
 from apps.alerts.models import AlertRule
-from apps.containers.models import Container
-from apps.containers.services import container_desired_state_set
-from apps.hosts.models import Host
 from apps.notifications.models import Channel
-from tests.fixtures import RecordingServer, wait_until
+from tests.fixtures import RecordingServer
 
 
 @pytest.fixture
@@ -42,16 +39,3 @@ def make_rule(db, channel: Channel, docker_prefix: str) -> Callable[..., AlertRu
 @pytest.fixture
 def fast_grace(settings) -> None:
     settings.ALERTS_STOP_GRACE_SECONDS = 1
-
-
-@pytest.fixture
-def meant_to_run(local_host: Host, admin) -> Callable[[str], Container]:
-    """Mark a container "should run" as a user would: the inventory takes a container it first sees before
-    it started (a `docker run` whose create and start events come apart) for an on-demand one, whose
-    exits alerts leave alone."""
-
-    def mark(name: str) -> Container:
-        row = wait_until(lambda: Container.objects.filter(host=local_host, name=name).first())
-        return container_desired_state_set(actor=admin, container=row, desired_state="should_run")
-
-    return mark
