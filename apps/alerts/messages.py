@@ -16,6 +16,7 @@ from django.urls import reverse
 
 from apps.alerts.models import AlertRule
 from apps.containers.models import Container
+from apps.core.formatting import duration_words
 from apps.hosts.models import Host
 
 Kind = AlertRule.Kind
@@ -242,15 +243,5 @@ def host_url(host: Host) -> str:
 
 
 def format_duration(seconds: float | None) -> str:
-    """“45 s”, “5 min”, “1 h 30 min”, “2 d 3 h”: for the {duration} and {window} variables."""
-    if seconds is None:
-        return MISSING
-    seconds = int(seconds)
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, hours, days = seconds // 60, seconds // 3600, seconds // 86400
-    if minutes < 60:
-        return f"{minutes} min"
-    if hours < 24:
-        return f"{hours} h {minutes % 60} min".removesuffix(" 0 min")
-    return f"{days} d {hours % 24} h".removesuffix(" 0 h")
+    """The {duration} and {window} variables: “45 s”, “5 min”, “1 h 30 min”; “—” when unknown."""
+    return MISSING if seconds is None else duration_words(seconds)

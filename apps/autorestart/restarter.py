@@ -24,6 +24,7 @@ from apps.containers.models import Container
 from apps.containers.services import system_restart
 from apps.containers.signals import Happening
 from apps.core.audit import Actor, record
+from apps.core.formatting import duration_words
 from apps.core.models import Event
 from apps.core.redis_client import held_alone
 from apps.core.signals import announce
@@ -45,18 +46,6 @@ OVERDUE_SECONDS = 60
 def _trail(container: Container, action: str, *, actor: Actor = ACTOR, **fields: Any) -> None:
     """Write an `autorestart.*` entry on the container's audit trail, under its host; by auto-restart unless said."""
     record(actor, action, container, host=container.host, **fields)
-
-
-def duration_words(seconds: float) -> str:
-    """`40 s`, `3 min 20 s`, `2 h 5 min`: short enough for a card, exact enough for a trail."""
-    seconds = max(0, round(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, seconds = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes} min" + (f" {seconds} s" if seconds else "")
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h" + (f" {minutes} min" if minutes else "")
 
 
 def docker_restarts_it(container: Container) -> bool:

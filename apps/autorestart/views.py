@@ -11,6 +11,7 @@ from apps.autorestart.forms import PolicyForm, SettingsForm
 from apps.autorestart.models import AutoRestartSettings, RestartPolicy
 from apps.containers.models import Container
 from apps.core import pages
+from apps.core.formatting import duration_words
 from apps.users.access import capability_required, has_capability
 from apps.users.capabilities import Capability
 
@@ -27,7 +28,7 @@ def _card(request: HttpRequest, policy: RestartPolicy, form: PolicyForm | None =
     live = policy.enabled and policy.in_episode and policy.gave_up_at is None
     next_in = ""
     if policy.next_attempt_at is not None:
-        next_in = restarter.duration_words((policy.next_attempt_at - timezone.now()).total_seconds())
+        next_in = duration_words((policy.next_attempt_at - timezone.now()).total_seconds())
     context = {
         "c": policy.container,
         "policy": policy,
@@ -36,9 +37,9 @@ def _card(request: HttpRequest, policy: RestartPolicy, form: PolicyForm | None =
         "resettable": bool(policy.attempts or policy.gave_up_at),
         "left_alone": restarter.left_alone_because(policy),
         "next_in": next_in,
-        "first_delay": restarter.duration_words(settings.first_delay_seconds),
-        "max_delay": restarter.duration_words(settings.max_delay_seconds),
-        "stable_after": restarter.duration_words(settings.stable_after_seconds),
+        "first_delay": duration_words(settings.first_delay_seconds),
+        "max_delay": duration_words(settings.max_delay_seconds),
+        "stable_after": duration_words(settings.stable_after_seconds),
         "refresh_seconds": CARD_REFRESH_SECONDS if live else 0,
     }
     return render(request, "autorestart/widgets/card.html", context)
