@@ -36,7 +36,8 @@ CLAIM_LEASE = timedelta(minutes=5)
 # died): the sweep sends it.
 STUCK_AFTER = timedelta(seconds=60)
 OPEN_STATUSES = (Delivery.Status.DEFERRED, Delivery.Status.PENDING, Delivery.Status.RETRYING)
-SEVERE = ("error", "critical")
+# apprise's message type by severity; a resolve is good news whatever the severity.
+NOTIFY_TYPES = {"warning": "warning", "error": "failure", "critical": "failure"}
 TEST_TITLE = "DockMon test notification"
 
 
@@ -109,7 +110,11 @@ def channel_delete(*, actor: Any, channel: Channel, request: HttpRequest | None 
 # --- sending -------------------------------------------------------------------------------------------
 
 
-def _send(channel: Channel, *, title: str, body: str, severity: str) -> str:
+def _notify_type(kind: str, severity: str) -> str:
+    return "success" if kind == "resolve" else NOTIFY_TYPES.get(severity, "info")
+
+
+def _send(channel: Channel, *, title: str, body: str, notify_type: str) -> str:
     """Send through apprise; "" on success, else the error with every secret of the channel hidden."""
     kind = KINDS.get(channel.kind)
     if kind is None:
@@ -118,7 +123,7 @@ def _send(channel: Channel, *, title: str, body: str, severity: str) -> str:
     url = ""
     try:
         url = kind.build_url(config)
-        error = transport.send(url, title=title, body=body, failure=severity in SEVERE)
+        error = transport.send(url, title=title, body=body, notify_type=notify_type)
     except Exception as problem:  # noqa: BLE001 - a sender must never take the caller down
         error = f"Could not send: {problem}"
     if not error:
@@ -238,7 +243,9 @@ def deliver(delivery_id: int, *, now: datetime | None = None) -> Delivery | None
     if not channel.enabled:
         _finish(delivery, status=Delivery.Status.CANCELLED, error="The channel is disabled.", next_attempt_at=None)
         return delivery
-    error = _send(channel, title=delivery.title, body=delivery.body, severity=delivery.severity)
+    error = _send(
+        channel, title=delivery.title, body=delivery.body, notify_type=_notify_type(delivery.kind, delivery.severity)
+    )
     _record_health(channel, now=now, error=error)
     if not error:
         _finish(delivery, status=Delivery.Status.SENT, sent_at=now, error="", next_attempt_at=None)
@@ -287,7 +294,7 @@ def send_test(channel: Channel, *, actor: Any = None, request: HttpRequest | Non
     The test is logged as a delivery and counts towards the channel's health."""
     now = timezone.now()
     body = f"A test from DockMon: the channel “{channel.name}” works."
-    error = _send(channel, title=TEST_TITLE, body=body, severity="info")
+    error = _send(channel, title=TEST_TITLE, body=body, notify_type="info")
     _record_health(channel, now=now, error=error)
     Delivery.objects.create(
         channel=channel,

@@ -66,13 +66,13 @@ def instantiate(url: str) -> tuple[object | None, str]:
     return plugin or None, "; ".join(lines)
 
 
-def send(url: str, *, title: str, body: str, failure: bool = False) -> str:
-    """Send one message. Returns "" on success, else the error as apprise reported it (NOT redacted)."""
+def send(url: str, *, title: str, body: str, notify_type: str = "info") -> str:
+    """Send one message (`notify_type`: apprise's info, success, warning or failure, which services show as a
+    colour or an icon). Returns "" on success, else the error as apprise reported it (NOT redacted)."""
     sender = apprise.Apprise()
     with _apprise_messages() as lines:
         if not sender.add(url):
             return "; ".join(lines) or "apprise does not accept this URL."
-        notify_type = apprise.NotifyType.FAILURE if failure else apprise.NotifyType.INFO
         sent = sender.notify(title=title, body=body, notify_type=notify_type)
     if sent:
         return ""

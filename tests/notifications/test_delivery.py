@@ -59,6 +59,12 @@ def test_json_webhook_gets_title_body_and_headers(webhook_channel, receiver):
     assert channel.consecutive_failures == 0
 
 
+def test_the_message_type_follows_severity_and_a_resolve_is_good_news(webhook_channel, receiver):
+    for kind, severity in [("fire", "warning"), ("fire", "info"), ("resolve", "critical")]:
+        services.deliver(services.notify(webhook_channel, title=kind, body=severity, kind=kind, severity=severity).pk)
+    assert [request.json()["type"] for request in receiver.requests] == ["warning", "info", "success"]
+
+
 def test_notify_queues_the_task_on_commit(webhook_channel, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks() as callbacks:
         services.notify(webhook_channel, title="t", body="b")
