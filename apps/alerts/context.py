@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from apps.alerts.messages import container_url, format_duration, host_url
 from apps.alerts.models import AlertRule
+from apps.containers.logs import log_lines
 from apps.containers.models import Container
 from apps.core.redis_client import shared_redis
 from apps.hosts.engines import engine_for
@@ -53,12 +54,7 @@ def recent_exit_codes(container_pk: int) -> list[int]:
 def log_tail(container: Container, lines: int = LOG_LINES) -> tuple[list[str], str]:
     """The container's last log lines, and a note when they could not be read (then no lines)."""
     try:
-        with engine_for(container.host) as engine:
-            stream = engine.logs(container.docker_id, tail=lines, timestamps=False, follow=False)
-            try:
-                return [line.rstrip("\n") for line in stream][-lines:], ""
-            finally:
-                stream.close()
+        return [line.rstrip("\n") for line in log_lines(container, tail=lines, timestamps=False)][-lines:], ""
     except EngineError as error:
         return [], f"The log lines could not be read: {error}"
 
